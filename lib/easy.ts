@@ -1,0 +1,248 @@
+import * as net from 'node:net';
+
+import { CurlError } from './errors';
+import type { EasyOptionName, EasyOptionValueTypes, InfoName, InfoValueTypes } from './generated/options';
+import { defaultMulti } from './multi';
+import { CallbackKind, NativeOptionKind, native, type NativeEasy } from './native';
+import { CALLBACK_IDS, OWNED_IDS, checkValue, describe, infoEntry, nativeKind, optionInfo } from './options';
+import { adoptSocket } from './sockets';
+import type { PerformOptions, Transfer } from './types';
+
+/** A transfer's promise while it is in flight. */
+export interface Pending {
+  resolve(transfer: Transfer): void;
+  reject(error: unknown): void;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+interface CallbackSlot {
+  fn: ((...args: never[]) => unknown) | null;
+  data: unknown;
+}
+
+const CALLBACK_KINDS = 8;
+const OWNED_REASON =
+  'curl-sockets owns it (the write path, the error buffer, the handle pointer, the share handle and signal handling are the binding\'s)';
+
+/** Binding-internal access to an Easy (not exported from the package). */
+export interface EasyInternals {
+  native(easy: Easy): NativeEasy;
+  setPending(easy: Easy, pending: Pending | undefined): void;
+  takePending(easy: Easy): Pending | undefined;
+  busy(easy: Easy): boolean;
+  /** Options that may no longer be changed on this handle (IpPolicy), and why. */
+  lock(easy: Easy, names: Iterable<string>, reason: string): void;
+  /** Called again after reset() and on duphandle() copies. */
+  setHardening(easy: Easy, harden: ((easy: Easy) => void) | undefined): void;
+  hardening(easy: Easy): ((easy: Easy) => void) | undefined;
+  /** setopt past the locks (for IpPolicy itself). */
+  setoptUnlocked(easy: Easy, name: string, value: unknown): void;
+}
+export let internals: EasyInternals;
+
+/** One libcurl easy handle: options, info, and one transfer at a time. */
+export class Easy {
+  readonly #native: NativeEasy;
+  #closed = false;
+  #pending: Pending | undefined;
+  // Plain option values in the order set, kept so that `null` can restore a
+  // default (libcurl cannot unset one option): reset, then set the rest again.
+  #values = new Map<number, [NativeOptionKind, unknown]>();
+  #callbacks: CallbackSlot[] = Array.from({ length: CALLBACK_KINDS }, () => ({ fn: null, data: undefined }));
+  #locks: Map<number, string> | undefined;
+  #lockUseConnectedSocket: string | undefined;
+  #harden: ((easy: Easy) => void) | undefined;
+
+  constructor() {
+    this.#native = new native.NativeEasy();
+    this.#native.setOwner(this);
+  }
+
+  static {
+    internals = {
+      native: (easy) => easy.#native,
+      setPending: (easy, pending) => {
+        easy.#pending = pending;
+      },
+      takePending: (easy) => {
+        const pending = easy.#pending;
+        easy.#pending = undefined;
+        return pending;
+      },
+      busy: (easy) => easy.#pending !== undefined,
+      lock: (easy, names, reason) => {
+        easy.#locks ??= new Map();
+        for (const name of names) {
+          if (name === 'useConnectedSocket') easy.#lockUseConnectedSocket = reason;
+          const info = optionInfo(name);
+          if (info) easy.#locks.set(info.id, reason);
+        }
+      },
+      setHardening: (easy, harden) => {
+        easy.#harden = harden;
+      },
+      hardening: (easy) => easy.#harden,
+      setoptUnlocked: (easy, name, value) => easy.#setopt(name, value, false),
+    };
+  }
+
+  /** True once close() was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Sets an option (name without CURLOPT_). `null` restores the default.
+   * Throws TypeError for unknown names, wrong types and options the binding
+   * owns, RangeError for values out of range, CurlError when libcurl refuses.
+   */
+  setopt<K extends EasyOptionName>(name: K, value: EasyOptionValueTypes[K]): this {
+    this.#setopt(name, value, true);
+    return this;
+  }
+
+  #setopt(name: string, value: unknown, checkLocks: boolean): void {
+    this.#assertIdle('setopt');
+    const info = typeof name === 'string' ? optionInfo(name) : undefined;
+    if (!info) throw new TypeError(`Unknown option '${String(name)}' (use the name without CURLOPT_)`);
+    if (OWNED_IDS.has(info.id)) throw new TypeError(`${name} cannot be set: ${OWNED_REASON}`);
+    const locked = checkLocks ? this.#locks?.get(info.id) : undefined;
+    if (locked !== undefined) throw new TypeError(`${name} cannot be changed on this handle: ${locked}`);
+    if (value === undefined) throw new TypeError(`${name}: undefined is not a value (use null to restore the default)`);
+
+    const callback = CALLBACK_IDS.get(info.id);
+    if (callback) {
+      if (!info.available) throw unknownOption(name);
+      const [kind, part] = callback;
+      const slot = this.#callbacks[kind] as CallbackSlot;
+      if (part === 'function') {
+        if (value !== null && typeof value !== 'function') throw new TypeError(`${name} takes a function or null, not ${describe(value)}`);
+        slot.fn = value as CallbackSlot['fn'];
+      } else {
+        slot.data = value === null ? undefined : value;
+      }
+      this.#native.setCallback(kind, slot.fn, slot.data);
+      return;
+    }
+    const kind = nativeKind(info);
+    if (kind === undefined) {
+      if (info.kind === 'function' || info.kind === 'cbpoint') {
+        throw new TypeError(`${name} is not supported by curl-sockets yet (no JavaScript callback for it)`);
+      }
+      throw new TypeError(`${name} takes a raw C pointer, which JavaScript cannot provide`);
+    }
+    if (!info.available) throw unknownOption(name);
+    const checked = checkValue(info, value);
+    if (checked === null && (kind === NativeOptionKind.Long || kind === NativeOptionKind.OffT)) {
+      this.#values.delete(info.id);
+      this.#replay();
+      return;
+    }
+    const rc = this.#native.setopt(info.id, kind, checked);
+    if (rc !== 0) throw CurlError.easy(rc, `${name}: ${native.strerror(rc)}`);
+    this.#values.delete(info.id);  // keep the order of the latest set
+    if (checked !== null) this.#values.set(info.id, [kind, checked]);
+  }
+
+  #replay(): void {
+    this.#native.reset(false);
+    for (const [id, [kind, value]] of this.#values) this.#native.setopt(id, kind, value);
+  }
+
+  /** Reads an info (name without CURLINFO_). */
+  getinfo<K extends InfoName>(name: K): InfoValueTypes[K] {
+    this.#assertOpen('getinfo');
+    const entry = typeof name === 'string' ? infoEntry(name) : undefined;
+    if (!entry) throw new TypeError(`Unknown info '${String(name)}' (use the name without CURLINFO_)`);
+    if (entry.kind === 'ptr') throw new TypeError(`${name} returns a C pointer, which curl-sockets does not expose`);
+    const value = this.#native.getinfo(entry.id);
+    if (value !== null && typeof value === 'object' && !Array.isArray(value)) throw CurlError.easy(value.curlCode);
+    return value as InfoValueTypes[K];
+  }
+
+  /** Restores every option's default; what the binding owns and an applied IpPolicy stay. */
+  reset(): void {
+    this.#assertIdle('reset');
+    this.#native.reset(true);
+    this.#values.clear();
+    for (let kind = 0; kind < CALLBACK_KINDS; kind++) {
+      this.#callbacks[kind] = { fn: null, data: undefined };
+      this.#native.setCallback(kind as CallbackKind, null, undefined);
+    }
+    this.#harden?.(this);
+  }
+
+  /** A new handle with this one's options (and IpPolicy), without a pending connected socket. */
+  duphandle(): Easy {
+    this.#assertIdle('duphandle');
+    const copy = new Easy();
+    this.#native.duphandle(copy.#native);
+    copy.#values = new Map(this.#values);
+    copy.#callbacks = this.#callbacks.map((slot) => ({ ...slot }));
+    copy.#locks = this.#locks && new Map(this.#locks);
+    copy.#lockUseConnectedSocket = this.#lockUseConnectedSocket;
+    copy.#harden = this.#harden;
+    return copy;
+  }
+
+  /** Runs one transfer on this thread's default Multi. */
+  perform(options?: PerformOptions): Promise<Transfer> {
+    return defaultMulti().perform(this, options);
+  }
+
+  /**
+   * The next connection this handle makes uses this already-connected socket
+   * (TCP or Unix-domain). A net.Socket is adopted (see adoptSocket); a number
+   * is taken over as it is. That connection is never given to another handle
+   * and is closed when this Easy is closed or reset.
+   */
+  useConnectedSocket(socket: net.Socket | number): this {
+    this.#assertIdle('useConnectedSocket');
+    if (this.#lockUseConnectedSocket !== undefined) {
+      throw new TypeError(`useConnectedSocket cannot be used on this handle: ${this.#lockUseConnectedSocket}`);
+    }
+    const version = native.versionInfo.version;
+    if (version.startsWith('7.88.')) {
+      throw new Error(
+        `useConnectedSocket does not work with libcurl ${version}: libcurl 7.88.0-7.88.1 ignore CURL_SOCKOPT_ALREADY_CONNECTED, ` +
+          'call connect() on the socket anyway and fail with EISCONN. Use libcurl 7.87 or older, or 8.0 or newer.',
+      );
+    }
+    let fd: number;
+    if (typeof socket === 'number') {
+      if (!Number.isInteger(socket) || socket < 0) throw new RangeError(`useConnectedSocket takes an fd (integer >= 0), not ${socket}`);
+      fd = socket;
+    } else if (socket instanceof net.Socket) {
+      fd = adoptSocket(socket);
+    } else {
+      throw new TypeError(`useConnectedSocket takes a net.Socket or an fd, not ${describe(socket)}`);
+    }
+    this.#native.useConnectedSocket(fd);
+    return this;
+  }
+
+  /** Frees the handle. A transfer in flight is removed and its promise rejects. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#native.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #assertOpen(what: string): void {
+    if (this.#closed) throw new Error(`Easy.${what}: the handle is closed`);
+  }
+
+  #assertIdle(what: string): void {
+    this.#assertOpen(what);
+    if (this.#pending) throw new Error(`Easy.${what}: the handle is in a transfer (wait for it, or close the handle)`);
+  }
+}
+
+function unknownOption(name: string): CurlError {
+  return CurlError.easy(48, `${name} is not known to the linked libcurl ${native.versionInfo.version}`);
+}

@@ -1,0 +1,154 @@
+import { CurlError } from './errors';
+import type { MultiOptionName, MultiOptionValueTypes } from './generated/options';
+import { internals, type Easy, type Pending } from './easy';
+import { EndReason, MultiCallbackKind, native, type NativeMulti } from './native';
+import { describe, multiOptionInfo } from './options';
+import { infoScratch, makeTransfer, transferError } from './transfer';
+import type { MultiOptions, PerformOptions, Transfer } from './types';
+
+// One hand-over per finished transfer, called by the native side after
+// libcurl has returned (so settling a promise never re-enters libcurl).
+native.initialize({
+  infoScratch,
+  emitWarning: (error) => process.emitWarning(error instanceof Error ? error : String(error)),
+  onTransferDone(owner, code, reason, message, body, headers, primaryIp, localIp, fault, multiCause) {
+    const easy = owner as Easy | undefined;
+    if (!easy) return;
+    const pending = internals.takePending(easy);
+    if (!pending) return;
+    if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
+    if (code === 0 && reason === EndReason.Libcurl) pending.resolve(makeTransfer(body, headers, primaryIp, localIp));
+    else pending.reject(transferError(code, reason, message, fault, multiCause, pending.signal));
+  },
+});
+
+const MULTI_CALLBACKS: Readonly<Record<string, readonly [MultiCallbackKind, 'function' | 'data']>> = {
+  SOCKETFUNCTION: [MultiCallbackKind.Socket, 'function'],
+  SOCKETDATA: [MultiCallbackKind.Socket, 'data'],
+  TIMERFUNCTION: [MultiCallbackKind.Timer, 'function'],
+  TIMERDATA: [MultiCallbackKind.Timer, 'data'],
+};
+
+/** A libcurl multi handle on Node's event loop: many transfers, one connection pool. */
+export class Multi {
+  readonly #native: NativeMulti;
+  readonly #manual: boolean;
+  #closed = false;
+  #callbacks: Array<{ fn: ((...args: never[]) => unknown) | null; data: unknown }> = [
+    { fn: null, data: undefined },
+    { fn: null, data: undefined },
+  ];
+
+  constructor(options: MultiOptions = {}) {
+    const driver = options.driver ?? 'uv';
+    if (driver !== 'uv' && driver !== 'manual') throw new TypeError(`driver must be 'uv' or 'manual', not ${describe(driver)}`);
+    this.#manual = driver === 'manual';
+    this.#native = new native.NativeMulti(this.#manual);
+  }
+
+  /** Transfers in flight. */
+  get running(): number {
+    return this.#closed ? 0 : this.#native.running;
+  }
+
+  /** Sets a multi option (name without CURLMOPT_). */
+  setopt<K extends MultiOptionName>(name: K, value: MultiOptionValueTypes[K]): this {
+    this.#assertOpen('setopt');
+    const callback = MULTI_CALLBACKS[name];
+    if (callback) {
+      const [kind, part] = callback;
+      const slot = this.#callbacks[kind] as { fn: ((...args: never[]) => unknown) | null; data: unknown };
+      if (part === 'function') {
+        if (value !== null && typeof value !== 'function') throw new TypeError(`${name} takes a function or null, not ${describe(value)}`);
+        slot.fn = value as typeof slot.fn;
+      } else {
+        slot.data = value === null ? undefined : value;
+      }
+      this.#native.setCallback(kind, slot.fn, slot.data);
+      return this;
+    }
+    const info = typeof name === 'string' ? multiOptionInfo(name) : undefined;
+    if (!info) throw new TypeError(`Unknown multi option '${String(name)}' (use the name without CURLMOPT_)`);
+    if (info.kind !== 'long' && info.kind !== 'boolean') {
+      throw new TypeError(`${name} is not supported by curl-sockets (it takes a C pointer or callback)`);
+    }
+    if (typeof value === 'boolean' && info.kind !== 'boolean') throw new TypeError(`${name} takes a number, not a boolean`);
+    if (typeof value !== 'number' && typeof value !== 'boolean') throw new TypeError(`${name} takes a number, not ${describe(value)}`);
+    if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new RangeError(`${name} takes an integer, not ${value}`);
+    const rc = this.#native.setopt(info.id, value);
+    if (rc !== 0) throw CurlError.multi(rc, `${name}: ${native.strerror(rc, true)}`);
+    return this;
+  }
+
+  /** Runs one transfer of `easy` on this Multi. */
+  perform(easy: Easy, options: PerformOptions = {}): Promise<Transfer> {
+    this.#assertOpen('perform');
+    if (easy.closed) throw new Error('Multi.perform: the Easy is closed');
+    const nativeEasy = internals.native(easy);
+    if (this.#manual && (!this.#callbacks[0]?.fn || !this.#callbacks[1]?.fn)) {
+      throw new Error("Multi.perform: a 'manual' Multi needs SOCKETFUNCTION and TIMERFUNCTION set first");
+    }
+    const { signal, maxBodyBytes } = options;
+    if (maxBodyBytes !== undefined && (typeof maxBodyBytes !== 'number' || !(maxBodyBytes >= 0))) {
+      throw new RangeError(`maxBodyBytes must be a number >= 0, not ${describe(maxBodyBytes)}`);
+    }
+    if (internals.busy(easy)) throw new Error('Multi.perform: the Easy is already in a transfer');
+    if (signal?.aborted) return Promise.reject(transferError(0, EndReason.Abort, undefined, undefined, undefined, signal));
+
+    let pending!: Pending;
+    const promise = new Promise<Transfer>((resolve, reject) => {
+      pending = { resolve, reject, signal };
+    });
+    internals.setPending(easy, pending);
+    if (signal) {
+      pending.onAbort = () => this.#native.cancel(nativeEasy, EndReason.Abort);
+      signal.addEventListener('abort', pending.onAbort, { once: true });
+    }
+    const rc = this.#native.add(nativeEasy, maxBodyBytes ?? -1);
+    if (rc !== 0) {
+      internals.setPending(easy, undefined);
+      if (pending.onAbort) signal?.removeEventListener('abort', pending.onAbort);
+      throw CurlError.multi(rc);
+    }
+    return promise;
+  }
+
+  /** Stores a value for fd; SOCKETFUNCTION gets it as `socketp` until REMOVE (included). */
+  assign(fd: number, socketp: unknown): void {
+    this.#assertOpen('assign');
+    const rc = this.#native.assign(fd, socketp);
+    if (rc !== 0) throw CurlError.multi(rc, `assign: fd ${fd} is not a socket this Multi is watching`);
+  }
+
+  /** For 'manual' mode: tells libcurl about activity (CURL_CSELECT_* bits) on fd, or a timeout (CURL_SOCKET_TIMEOUT). */
+  socketAction(fd: number, events: number): number {
+    this.#assertOpen('socketAction');
+    if (!Number.isInteger(fd) || !Number.isInteger(events)) throw new TypeError('socketAction takes an fd and CURL_CSELECT_* bits');
+    const result = this.#native.socketAction(fd, events);
+    if (result < 0) throw CurlError.multi(-result);
+    return result;
+  }
+
+  /** Removes every transfer (their promises reject), closes pooled connections and frees the handle. Idempotent. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#native.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #assertOpen(what: string): void {
+    if (this.#closed) throw new Error(`Multi.${what}: the Multi is closed`);
+  }
+}
+
+let threadDefault: Multi | undefined;
+
+/** This thread's Multi behind Easy#perform(). */
+export function defaultMulti(): Multi {
+  threadDefault ??= new Multi();
+  return threadDefault;
+}

@@ -1,0 +1,151 @@
+// The native module, typed once and loaded once (through node-gyp-build, so
+// prebuilds work). Nothing else touches the .node file.
+import * as path from 'node:path';
+
+/** Value kinds of NativeEasy.setopt; mirrors OptionKind in src/easy.cc. */
+export const enum NativeOptionKind {
+  Long = 0,
+  OffT = 1,
+  String = 2,
+  Slist = 3,
+  Blob = 4,
+  PostFields = 5,
+}
+
+/** Callback slots of NativeEasy.setCallback; mirrors CallbackKind in src/easy.h. */
+export const enum CallbackKind {
+  OpenSocket = 0,
+  Sockopt = 1,
+  CloseSocket = 2,
+  Prereq = 3,
+  Write = 4,
+  Header = 5,
+  Xferinfo = 6,
+  Debug = 7,
+}
+
+/** Why a transfer ended without libcurl finishing it; mirrors EndReason in src/easy.h. */
+export const enum EndReason {
+  Libcurl = 0,
+  Abort = 1,
+  EasyClosed = 2,
+  MultiClosed = 3,
+  MultiAborted = 4,
+}
+
+/** Layout of the info scratch array; mirrors InfoIndex in src/easy.cc. */
+export const enum InfoIndex {
+  Status = 0,
+  PrimaryPort,
+  LocalPort,
+  NumConnects,
+  RedirectCount,
+  OsErrno,
+  NameLookup,
+  Connect,
+  AppConnect,
+  PreTransfer,
+  StartTransfer,
+  Total,
+  Redirect,
+  HttpVersion,
+  SizeDownload,
+  SizeUpload,
+  Count,
+}
+
+export const enum MultiCallbackKind {
+  Socket = 0,
+  Timer = 1,
+}
+
+export interface NativeEasy {
+  setOwner(owner: object): void;
+  /** Returns the CURLcode. */
+  setopt(id: number, kind: NativeOptionKind, value: unknown): number;
+  setCallback(kind: CallbackKind, fn: ((...args: never[]) => unknown) | null, data: unknown): void;
+  /** The value, or { curlCode } when libcurl refused. */
+  getinfo(id: number): string | number | string[] | null | { curlCode: number };
+  reset(hard: boolean): void;
+  duphandle(target: NativeEasy): void;
+  close(): void;
+  useConnectedSocket(fd: number): void;
+  errorBuffer(): string;
+}
+
+export interface NativeMulti {
+  /** Returns the CURLMcode. */
+  add(easy: NativeEasy, maxBodyBytes: number): number;
+  cancel(easy: NativeEasy, reason: EndReason): void;
+  close(): void;
+  setopt(id: number, value: number | boolean): number;
+  setCallback(kind: MultiCallbackKind, fn: ((...args: never[]) => unknown) | null, data: unknown): void;
+  assign(fd: number, value: unknown): number;
+  /** Running transfers, or -CURLMcode. */
+  socketAction(fd: number, events: number): number;
+  readonly running: number;
+}
+
+export interface NativePoller {
+  start(events: number, callback: (status: number, events: number) => void): void;
+  stop(): void;
+  close(): void;
+}
+
+export interface NativeAddress {
+  family: number;
+  address: string;
+  port: number;
+}
+
+export interface NativeVersionInfo {
+  version: string;
+  versionNum: number;
+  host: string;
+  sslVersion: string | null;
+  libzVersion: string | null;
+  aresVersion: string | null;
+  nghttp2Version: string | null;
+  protocols: string[];
+  featureNames: string[];
+  featureBits: number;
+}
+
+export type TransferDoneHandler = (
+  owner: object | undefined,
+  code: number,
+  reason: EndReason,
+  message: string | undefined,
+  body: Buffer,
+  headers: string,
+  primaryIp: string | null,
+  localIp: string | null,
+  fault: unknown,
+  multiCause: unknown,
+) => void;
+
+export interface NativeModule {
+  NativeEasy: new () => NativeEasy;
+  NativeMulti: new (manual: boolean) => NativeMulti;
+  NativePoller: new (fd: number) => NativePoller;
+  initialize(hooks: { onTransferDone: TransferDoneHandler; emitWarning: (error: unknown) => void; infoScratch: Float64Array }): void;
+  /** [name, id, CURLOT type, isAlias] of every option of the running libcurl. */
+  listOptions(): Array<[string, number, number, boolean]>;
+  strerror(code: number, multi?: boolean): string;
+  openSocketCount(): number;
+  versionInfo: NativeVersionInfo;
+  constants: Record<string, number | undefined>;
+  createSocket(family: number, socktype: number, protocol: number): number;
+  closeSocket(fd: number): void;
+  setSocketOption(fd: number, level: number, name: number, value: number | boolean | Buffer): void;
+  getSocketOption(fd: number, level: number, name: number): number;
+  dupSocket(fd: number): number;
+  pendingBytes(fd: number): number;
+  peerAddress(fd: number): NativeAddress | null;
+}
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const load = require('node-gyp-build') as (dir: string) => unknown;
+
+/** The addon for this thread (each worker thread loads its own instance). */
+export const native = load(path.resolve(__dirname, '..')) as NativeModule;

@@ -1,0 +1,90 @@
+// Turns what the native side reports for a finished transfer into the
+// Transfer a promise resolves to, or the error it rejects with.
+import { CurlError, abortError } from './errors';
+import { EndReason, InfoIndex } from './native';
+import type { Transfer, TransferInfo } from './types';
+
+/** Numbers of the last finished transfer, written natively (see InfoIndex). */
+export const infoScratch = new Float64Array(InfoIndex.Count);
+
+/** Splits a raw header block into [name, value] pairs; the status line and the blank line are not fields. */
+export function parseHeaders(block: string): Array<[string, string]> {
+  const fields: Array<[string, string]> = [];
+  let start = 0;
+  while (start < block.length) {
+    let end = block.indexOf('\n', start);
+    if (end < 0) end = block.length;
+    const lineEnd = end > start && block.charCodeAt(end - 1) === 13 ? end - 1 : end;
+    if (lineEnd > start) {
+      const first = block.charCodeAt(start);
+      if (first === 32 || first === 9) {
+        // obsolete line folding: continues the previous field's value
+        const last = fields[fields.length - 1];
+        if (last) last[1] = `${last[1]} ${block.slice(start, lineEnd).trim()}`;
+      } else {
+        const colon = block.indexOf(':', start);
+        if (colon > start && colon < lineEnd) fields.push([block.slice(start, colon), block.slice(colon + 1, lineEnd).trim()]);
+      }
+    }
+    start = end + 1;
+  }
+  return fields;
+}
+
+export function makeInfo(primaryIp: string | null, localIp: string | null): TransferInfo {
+  const n = infoScratch;
+  return {
+    primaryIp,
+    primaryPort: n[InfoIndex.PrimaryPort] as number,
+    localIp,
+    localPort: n[InfoIndex.LocalPort] as number,
+    numConnects: n[InfoIndex.NumConnects] as number,
+    redirectCount: n[InfoIndex.RedirectCount] as number,
+    httpVersion: n[InfoIndex.HttpVersion] as number,
+    sizeDownload: n[InfoIndex.SizeDownload] as number,
+    sizeUpload: n[InfoIndex.SizeUpload] as number,
+    timings: {
+      nameLookup: n[InfoIndex.NameLookup] as number,
+      connect: n[InfoIndex.Connect] as number,
+      appConnect: n[InfoIndex.AppConnect] as number,
+      preTransfer: n[InfoIndex.PreTransfer] as number,
+      startTransfer: n[InfoIndex.StartTransfer] as number,
+      total: n[InfoIndex.Total] as number,
+      redirect: n[InfoIndex.Redirect] as number,
+    },
+  };
+}
+
+export function makeTransfer(body: Buffer, headers: string, primaryIp: string | null, localIp: string | null): Transfer {
+  return {
+    status: infoScratch[InfoIndex.Status] as number,
+    headers: parseHeaders(headers),
+    body,
+    info: makeInfo(primaryIp, localIp),
+  };
+}
+
+/** The rejection for a transfer that did not succeed. */
+export function transferError(
+  code: number,
+  reason: EndReason,
+  message: string | undefined,
+  fault: unknown,
+  multiCause: unknown,
+  signal: AbortSignal | undefined,
+): unknown {
+  switch (reason) {
+    case EndReason.Abort:
+      return abortError('The transfer was aborted', signal?.reason);
+    case EndReason.EasyClosed:
+      return abortError('The Easy was closed while its transfer was in flight');
+    case EndReason.MultiClosed:
+      return abortError('The Multi was closed while the transfer was in flight');
+    case EndReason.MultiAborted:
+      return CurlError.multi(11, 'A SOCKETFUNCTION or TIMERFUNCTION callback aborted the Multi', { cause: multiCause });
+    default: {
+      const osErrno = infoScratch[InfoIndex.OsErrno] as number;
+      return CurlError.easy(code, message, { cause: fault, osErrno });
+    }
+  }
+}

@@ -1,0 +1,7 @@
+#pragma once
+
+#include <napi.h>
+
+namespace cs {
+Napi::Object MakeConstants(Napi::Env env);
+}

@@ -1,0 +1,590 @@
+// Easy: option setting, info, lifetime. The libcurl callbacks are in
+// easy_callbacks.cc.
+#include "easy.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+
+#include "multi.h"
+
+namespace cs {
+
+namespace {
+
+// Value kinds of setopt; shared with lib/native.ts (OptionKind).
+enum OptionKind : int { kLong = 0, kOffT, kString, kSlist, kBlob, kPostFields };
+
+// Numeric results of a transfer, written into the scratch Float64Array that
+// lib/native.ts reads (TransferInfoIndex). Saves building an object natively.
+enum InfoIndex : int {
+  kStatus = 0, kPrimaryPort, kLocalPort, kNumConnects, kRedirectCount, kOsErrno,
+  kNameLookup, kConnect, kAppConnect, kPreTransfer, kStartTransfer, kTotal,
+  kRedirect, kHttpVersion, kSizeDownload, kSizeUpload, kInfoCount
+};
+
+constexpr size_t kCopyBodyLimit = 64 * 1024;
+int privatePathCounter = 0;  // only makes pool keys unique; racy use is harmless
+
+double SecondsInfo(CURL* h, CURLINFO id) {
+  curl_off_t us = 0;
+  curl_easy_getinfo(h, id, &us);
+  return static_cast<double>(us) / 1e6;
+}
+
+long LongInfo(CURL* h, CURLINFO id) {
+  long v = 0;
+  curl_easy_getinfo(h, id, &v);
+  return v;
+}
+
+}  // namespace
+
+Napi::Function Easy::Init(Napi::Env env) {
+  return DefineClass(env, "NativeEasy", {
+    InstanceMethod<&Easy::SetOwner>("setOwner"),
+    InstanceMethod<&Easy::Setopt>("setopt"),
+    InstanceMethod<&Easy::SetCallback>("setCallback"),
+    InstanceMethod<&Easy::Getinfo>("getinfo"),
+    InstanceMethod<&Easy::Reset>("reset"),
+    InstanceMethod<&Easy::Duphandle>("duphandle"),
+    InstanceMethod<&Easy::Close>("close"),
+    InstanceMethod<&Easy::UseConnectedSocket>("useConnectedSocket"),
+    InstanceMethod<&Easy::ErrorBuffer>("errorBuffer"),
+  });
+}
+
+Easy::Easy(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Easy>(info) {
+  Napi::Env env = info.Env();
+  state_ = GetState(env);
+  errorBuffer_[0] = '\0';
+  handle_ = curl_easy_init();
+  if (handle_ == nullptr) {
+    Napi::Error::New(env, "curl_easy_init failed").ThrowAsJavaScriptException();
+    return;
+  }
+  Napi::Array slots = Napi::Array::New(env, kFaultSlot + 1);
+  slots_ = Napi::Persistent(slots.As<Napi::Object>());
+  InstallOwnedOptions();
+  state_->easies.insert(this);
+}
+
+Easy::~Easy() {
+  NoJsScope noJs(state_.get());
+  Destroy();
+}
+
+// Options the binding owns are set again after every reset and duphandle.
+void Easy::InstallOwnedOptions() {
+  curl_easy_setopt(handle_, CURLOPT_PRIVATE, this);
+  curl_easy_setopt(handle_, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(handle_, CURLOPT_ERRORBUFFER, errorBuffer_);
+  curl_easy_setopt(handle_, CURLOPT_OPENSOCKETFUNCTION, &Easy::OnOpenSocket);
+  curl_easy_setopt(handle_, CURLOPT_OPENSOCKETDATA, this);
+  curl_easy_setopt(handle_, CURLOPT_SOCKOPTFUNCTION, &Easy::OnSockopt);
+  curl_easy_setopt(handle_, CURLOPT_SOCKOPTDATA, this);
+  curl_easy_setopt(handle_, CURLOPT_CLOSESOCKETFUNCTION, &Easy::OnCloseSocket);
+  curl_easy_setopt(handle_, CURLOPT_CLOSESOCKETDATA, state_.get());
+  curl_easy_setopt(handle_, CURLOPT_WRITEFUNCTION, &Easy::OnWrite);
+  curl_easy_setopt(handle_, CURLOPT_WRITEDATA, this);
+  curl_easy_setopt(handle_, CURLOPT_HEADERFUNCTION, &Easy::OnHeader);
+  curl_easy_setopt(handle_, CURLOPT_HEADERDATA, this);
+  for (int kind = kPrereq; kind < kCallbackKinds; ++kind) {
+    if (kind == kWrite || kind == kHeader) continue;
+    if (callbacksSet_ & (1u << kind)) ApplyCallbackOption(kind, true);
+  }
+}
+
+// Callbacks whose libcurl option is only set while a JS function is.
+void Easy::ApplyCallbackOption(int kind, bool on) {
+  switch (kind) {
+    case kPrereq:
+      curl_easy_setopt(handle_, CURLOPT_PREREQFUNCTION, on ? &Easy::OnPrereq : nullptr);
+      curl_easy_setopt(handle_, CURLOPT_PREREQDATA, this);
+      break;
+    case kXferinfo:
+      curl_easy_setopt(handle_, CURLOPT_XFERINFOFUNCTION, on ? &Easy::OnXferinfo : nullptr);
+      curl_easy_setopt(handle_, CURLOPT_XFERINFODATA, this);
+      if (on) curl_easy_setopt(handle_, CURLOPT_NOPROGRESS, 0L);
+      break;
+    case kDebug:
+      curl_easy_setopt(handle_, CURLOPT_DEBUGFUNCTION, on ? &Easy::OnDebug : nullptr);
+      curl_easy_setopt(handle_, CURLOPT_DEBUGDATA, this);
+      break;
+    default:
+      break;  // always installed natively
+  }
+}
+
+Napi::Value Easy::SetOwner(const Napi::CallbackInfo& info) {
+  owner_ = Napi::Weak(info[0].As<Napi::Object>());
+  return info.Env().Undefined();
+}
+
+Napi::Value Easy::Owner(Napi::Env env) {
+  if (owner_.IsEmpty()) return env.Undefined();
+  Napi::Value v = owner_.Value();
+  return v.IsEmpty() ? env.Undefined() : v;
+}
+
+Napi::Value Easy::Slot(int index) {
+  return slots_.Value().Get(static_cast<uint32_t>(index));
+}
+
+// setopt(id, kind, value): TS has validated name, type and range already.
+// Returns the CURLcode.
+Napi::Value Easy::Setopt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CURLoption id = static_cast<CURLoption>(info[0].As<Napi::Number>().Int32Value());
+  int kind = info[1].As<Napi::Number>().Int32Value();
+  Napi::Value value = info[2];
+  bool isNull = value.IsNull() || value.IsUndefined();
+  CURLcode rc = CURLE_OK;
+  switch (kind) {
+    case kLong: {
+      long v = 0;
+      if (value.IsBoolean()) v = value.As<Napi::Boolean>().Value() ? 1 : 0;
+      else if (!isNull) v = static_cast<long>(value.As<Napi::Number>().Int64Value());
+      rc = curl_easy_setopt(handle_, id, v);
+      break;
+    }
+    case kOffT: {
+      curl_off_t v = 0;
+      if (value.IsBigInt()) {
+        bool lossless = true;
+        v = static_cast<curl_off_t>(value.As<Napi::BigInt>().Int64Value(&lossless));
+      } else if (!isNull) {
+        v = static_cast<curl_off_t>(value.As<Napi::Number>().Int64Value());
+      }
+      rc = curl_easy_setopt(handle_, id, v);
+      break;
+    }
+    case kString: {
+      if (isNull) {
+        rc = curl_easy_setopt(handle_, id, static_cast<char*>(nullptr));
+      } else {
+        std::string s = value.As<Napi::String>().Utf8Value();
+        rc = curl_easy_setopt(handle_, id, s.c_str());  // libcurl copies strings
+      }
+      if (rc == CURLE_OK && id == CURLOPT_UNIX_SOCKET_PATH) {
+        userUnixPathSet_ = !isNull;
+        userUnixPath_ = isNull ? std::string() : value.As<Napi::String>().Utf8Value();
+        // While a handed socket's connection is private, its key stays; the
+        // user's path applies once that connection is gone.
+        if (privatePathActive_) curl_easy_setopt(handle_, CURLOPT_UNIX_SOCKET_PATH, privatePath_.c_str());
+      }
+      break;
+    }
+    case kSlist: {
+      curl_slist* list = nullptr;
+      if (!isNull) {
+        Napi::Array array = value.As<Napi::Array>();
+        for (uint32_t i = 0; i < array.Length(); ++i) {
+          std::string item = array.Get(i).As<Napi::String>().Utf8Value();
+          curl_slist* next = curl_slist_append(list, item.c_str());
+          if (next == nullptr) {
+            curl_slist_free_all(list);
+            return Napi::Number::New(env, CURLE_OUT_OF_MEMORY);
+          }
+          list = next;
+        }
+      }
+      rc = curl_easy_setopt(handle_, id, list);
+      if (rc != CURLE_OK) {
+        curl_slist_free_all(list);
+        break;
+      }
+      auto old = slists_.find(id);
+      if (old != slists_.end()) curl_slist_free_all(old->second);
+      if (list) slists_[id] = list;
+      else slists_.erase(id);
+      break;
+    }
+    case kBlob: {
+      if (isNull) {
+        rc = curl_easy_setopt(handle_, id, static_cast<curl_blob*>(nullptr));
+      } else {
+        Napi::Buffer<char> buffer = value.As<Napi::Buffer<char>>();
+        curl_blob blob{buffer.Data(), buffer.Length(), CURL_BLOB_COPY};
+        rc = curl_easy_setopt(handle_, id, &blob);
+      }
+      break;
+    }
+    case kPostFields: {
+      // Copied, binary-safe: the size first, then COPYPOSTFIELDS copies that many bytes.
+      if (isNull) {
+        curl_easy_setopt(handle_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(-1));
+        rc = curl_easy_setopt(handle_, CURLOPT_POSTFIELDS, static_cast<char*>(nullptr));
+      } else {
+        Napi::Buffer<char> buffer = value.As<Napi::Buffer<char>>();
+        static char empty[1] = {0};
+        curl_easy_setopt(handle_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(buffer.Length()));
+        rc = curl_easy_setopt(handle_, CURLOPT_COPYPOSTFIELDS, buffer.Length() ? buffer.Data() : empty);
+      }
+      break;
+    }
+    default:
+      Napi::TypeError::New(env, "internal: unknown option kind").ThrowAsJavaScriptException();
+      return env.Undefined();
+  }
+  return Napi::Number::New(env, rc);
+}
+
+// setCallback(kind, fn | null, data): stores the JS function and its clientp.
+Napi::Value Easy::SetCallback(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int kind = info[0].As<Napi::Number>().Int32Value();
+  Napi::Value fn = info[1];
+  Napi::Value data = info[2];
+  bool on = fn.IsFunction();
+  if (kind < 0 || kind >= kCallbackKinds) {
+    Napi::TypeError::New(env, "internal: unknown callback kind").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object slots = slots_.Value();
+  slots.Set(static_cast<uint32_t>(2 * kind), on ? fn : env.Undefined());
+  slots.Set(static_cast<uint32_t>(2 * kind + 1), data);
+  if (on) callbacksSet_ |= (1u << kind);
+  else callbacksSet_ &= ~(1u << kind);
+  if (kind == kCloseSocket) {
+    // A new hook: connections opened earlier keep the one they were made with.
+    if (closeHook_) closeHook_->owner = nullptr;
+    closeHook_.reset();
+    if (on) {
+      auto hook = std::make_shared<CloseHook>();
+      hook->state = state_;
+      hook->owner = this;
+      Napi::Array pair = Napi::Array::New(env, 2);
+      pair.Set(0u, fn);
+      pair.Set(1u, data);
+      hook->slots = Napi::Persistent(pair.As<Napi::Object>());
+      closeHook_ = std::move(hook);
+    }
+  }
+  ApplyCallbackOption(kind, on);
+  return env.Undefined();
+}
+
+// getinfo(id): the type comes from the id's CURLINFO_TYPEMASK bits.
+Napi::Value Easy::Getinfo(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  CURLINFO id = static_cast<CURLINFO>(info[0].As<Napi::Number>().Int32Value());
+  CURLcode rc = CURLE_OK;
+  Napi::Value result = env.Null();
+  switch (id & CURLINFO_TYPEMASK) {
+    case CURLINFO_STRING: {
+      char* s = nullptr;
+      rc = curl_easy_getinfo(handle_, id, &s);
+      if (rc == CURLE_OK && s) result = Napi::String::New(env, s);
+      break;
+    }
+    case CURLINFO_LONG: {
+      long v = 0;
+      rc = curl_easy_getinfo(handle_, id, &v);
+      result = Napi::Number::New(env, static_cast<double>(v));
+      break;
+    }
+    case CURLINFO_DOUBLE: {
+      double v = 0;
+      rc = curl_easy_getinfo(handle_, id, &v);
+      result = Napi::Number::New(env, v);
+      break;
+    }
+    case CURLINFO_OFF_T: {
+      curl_off_t v = 0;
+      rc = curl_easy_getinfo(handle_, id, &v);
+      result = Napi::Number::New(env, static_cast<double>(v));
+      break;
+    }
+    case CURLINFO_SOCKET: {
+      curl_socket_t v = CURL_SOCKET_BAD;
+      rc = curl_easy_getinfo(handle_, id, &v);
+      result = Napi::Number::New(env, v);
+      break;
+    }
+    case CURLINFO_SLIST: {
+      curl_slist* list = nullptr;
+      rc = curl_easy_getinfo(handle_, id, &list);
+      Napi::Array array = Napi::Array::New(env);
+      uint32_t i = 0;
+      for (curl_slist* item = list; item; item = item->next) array.Set(i++, Napi::String::New(env, item->data));
+      curl_slist_free_all(list);
+      result = array;
+      break;
+    }
+    default:
+      rc = CURLE_UNKNOWN_OPTION;
+  }
+  if (rc != CURLE_OK) {
+    Napi::Object failure = Napi::Object::New(env);
+    failure.Set("curlCode", Napi::Number::New(env, rc));
+    return failure;
+  }
+  return result;
+}
+
+// reset(hard): hard is Easy#reset (the handed socket goes too); soft is the
+// first step of restoring one option's default, after which TS sets the
+// remaining options again.
+Napi::Value Easy::Reset(const Napi::CallbackInfo& info) {
+  bool hard = info[0].ToBoolean().Value();
+  if (hard) ClearHandedSocket();
+  curl_easy_reset(handle_);
+  for (auto& entry : slists_) curl_slist_free_all(entry.second);
+  slists_.clear();
+  userUnixPathSet_ = false;
+  userUnixPath_.clear();
+  InstallOwnedOptions();
+  if (privatePathActive_) curl_easy_setopt(handle_, CURLOPT_UNIX_SOCKET_PATH, privatePath_.c_str());
+  return info.Env().Undefined();
+}
+
+// duphandle(newNativeEasy): copies this handle's options into the given,
+// freshly constructed NativeEasy (so the wrap is made by JS as usual).
+Napi::Value Easy::Duphandle(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Easy* target = Easy::Unwrap(info[0].As<Napi::Object>());
+  CURL* copy = curl_easy_duphandle(handle_);
+  if (copy == nullptr) {
+    Napi::Error::New(env, "curl_easy_duphandle failed").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  curl_easy_cleanup(target->handle_);
+  target->handle_ = copy;
+  target->CopyStateFrom(*this);
+  return env.Undefined();
+}
+
+void Easy::CopyStateFrom(const Easy& other) {
+  Napi::Env env = Env();
+  // slists are shared by pointer after curl_easy_duphandle: give the copy its own.
+  for (auto& entry : other.slists_) {
+    curl_slist* list = nullptr;
+    for (curl_slist* item = entry.second; item; item = item->next) list = curl_slist_append(list, item->data);
+    slists_[entry.first] = list;
+    curl_easy_setopt(handle_, static_cast<CURLoption>(entry.first), list);
+  }
+  Napi::Object from = other.slots_.Value();
+  Napi::Object to = slots_.Value();
+  for (uint32_t i = 0; i < static_cast<uint32_t>(2 * kCallbackKinds); ++i) to.Set(i, from.Get(i));
+  callbacksSet_ = other.callbacksSet_;
+  if (other.callbacksSet_ & (1u << kCloseSocket)) {
+    auto hook = std::make_shared<CloseHook>();
+    hook->state = state_;
+    hook->owner = this;
+    Napi::Array pair = Napi::Array::New(env, 2);
+    pair.Set(0u, from.Get(static_cast<uint32_t>(2 * kCloseSocket)));
+    pair.Set(1u, from.Get(static_cast<uint32_t>(2 * kCloseSocket + 1)));
+    hook->slots = Napi::Persistent(pair.As<Napi::Object>());
+    closeHook_ = std::move(hook);
+  }
+  userUnixPathSet_ = other.userUnixPathSet_;
+  userUnixPath_ = other.userUnixPath_;
+  if (other.privatePathActive_) {
+    // The private pool key belongs to the original's handed socket.
+    curl_easy_setopt(handle_, CURLOPT_UNIX_SOCKET_PATH, userUnixPathSet_ ? userUnixPath_.c_str() : nullptr);
+  }
+  InstallOwnedOptions();
+}
+
+Napi::Value Easy::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (handle_ == nullptr || closeRequested_) return env.Undefined();
+  closeRequested_ = true;
+  if (multi_ != nullptr) RequestCancel(kEndedByEasyClose);
+  if (state_->InLibcurl() || state_->settling) {
+    // Called from inside a libcurl callback: finish after libcurl returns.
+    state_->deferredEasyCloses.push_back(this);
+    return env.Undefined();
+  }
+  if (multi_ != nullptr) {
+    multi_->CancelNow(this);
+    state_->Settle(env);  // rejects the transfer before the handle goes
+  }
+  Destroy();
+  return env.Undefined();
+}
+
+void Easy::Destroy() {
+  if (handle_ == nullptr) return;
+  if (multi_ != nullptr) multi_->Detach(this);
+  ClearHandedSocket();
+  {
+    LibcurlCall call(state_.get());
+    curl_easy_cleanup(handle_);
+  }
+  handle_ = nullptr;
+  for (auto& entry : slists_) curl_slist_free_all(entry.second);
+  slists_.clear();
+  if (closeHook_) closeHook_->owner = nullptr;
+  closeHook_.reset();
+  for (auto& entry : state_->openSockets) {
+    if (entry.second.handedBy == this) entry.second.handedBy = nullptr;
+  }
+  state_->easies.erase(this);
+  slots_.Reset();
+  owner_.Reset();
+}
+
+// useConnectedSocket(fd): the next connection uses this connected socket.
+// A unique UNIX_SOCKET_PATH keys that connection in the pool so no other
+// handle can be given it, and libcurl neither resolves nor connects.
+Napi::Value Easy::UseConnectedSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (handedFd_ != CURL_SOCKET_BAD && handedFd_ != fd) close(handedFd_);
+  handedFd_ = fd;
+  std::string key = "/nonexistent/curl-sockets/connected-socket-" + std::to_string(getpid()) + "-" +
+                    std::to_string(++privatePathCounter);
+  curl_easy_setopt(handle_, CURLOPT_UNIX_SOCKET_PATH, key.c_str());
+  privatePath_ = key;
+  privatePathActive_ = true;
+  restoreUnixPath_ = false;
+  return env.Undefined();
+}
+
+void Easy::HandedSocketClosed() {
+  handedInUse_ = CURL_SOCKET_BAD;
+  if (privatePathActive_) restoreUnixPath_ = true;  // applied before the next transfer
+}
+
+void Easy::ClearHandedSocket() {
+  if (handedFd_ != CURL_SOCKET_BAD) {
+    close(handedFd_);
+    handedFd_ = CURL_SOCKET_BAD;
+  }
+  if (handedInUse_ != CURL_SOCKET_BAD) {
+    // libcurl still holds the connection in its pool; shut it down so the
+    // peer sees it closed and libcurl drops it as dead.
+    shutdown(handedInUse_, SHUT_RDWR);
+    auto it = state_->openSockets.find(handedInUse_);
+    if (it != state_->openSockets.end()) it->second.handedBy = nullptr;
+    handedInUse_ = CURL_SOCKET_BAD;
+  }
+  if (privatePathActive_ && handle_ != nullptr) {
+    curl_easy_setopt(handle_, CURLOPT_UNIX_SOCKET_PATH, userUnixPathSet_ ? userUnixPath_.c_str() : nullptr);
+  }
+  privatePathActive_ = false;
+  restoreUnixPath_ = false;
+}
+
+Napi::Value Easy::ErrorBuffer(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), errorBuffer_);
+}
+
+void Easy::Started(Multi* multi) {
+  multi_ = multi;
+  body_.clear();
+  headers_.clear();
+  bodyTooLarge_ = false;
+  hasFault_ = false;
+  cancelReason_ = kEndedByLibcurl;
+  errorBuffer_[0] = '\0';
+  if (restoreUnixPath_) {
+    curl_easy_setopt(handle_, CURLOPT_UNIX_SOCKET_PATH, userUnixPathSet_ ? userUnixPath_.c_str() : nullptr);
+    privatePathActive_ = false;
+    restoreUnixPath_ = false;
+  }
+  Ref();
+  if (!owner_.IsEmpty()) owner_.Ref();
+}
+
+void Easy::Finished() {
+  multi_ = nullptr;
+  if (!state_->tearingDown) {
+    if (!owner_.IsEmpty()) owner_.Unref();
+    Unref();
+  }
+}
+
+void Easy::RecordFault(Napi::Value error) {
+  if (hasFault_) return;  // the first fault explains the failure
+  hasFault_ = true;
+  slots_.Value().Set(static_cast<uint32_t>(kFaultSlot), error);
+}
+
+// Hands a finished transfer to TS: onTransferDone(owner, code, reason,
+// message, body, headers, primaryIp, localIp, cause, multiCause).
+void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCause) {
+  AddonState* s = state_.get();
+  Napi::HandleScope scope(env);
+  if (bodyTooLarge_ && (code == CURLE_WRITE_ERROR || code == CURLE_OK)) code = CURLE_FILESIZE_EXCEEDED;
+  double* out = s->infoScratch;
+  char* primaryIp = nullptr;
+  char* localIp = nullptr;
+  if (out != nullptr && s->infoScratchLength >= kInfoCount) {
+    out[kStatus] = LongInfo(handle_, CURLINFO_RESPONSE_CODE);
+    out[kPrimaryPort] = LongInfo(handle_, CURLINFO_PRIMARY_PORT);
+    out[kLocalPort] = LongInfo(handle_, CURLINFO_LOCAL_PORT);
+    out[kNumConnects] = LongInfo(handle_, CURLINFO_NUM_CONNECTS);
+    out[kRedirectCount] = LongInfo(handle_, CURLINFO_REDIRECT_COUNT);
+    out[kOsErrno] = LongInfo(handle_, CURLINFO_OS_ERRNO);
+    out[kNameLookup] = SecondsInfo(handle_, CURLINFO_NAMELOOKUP_TIME_T);
+    out[kConnect] = SecondsInfo(handle_, CURLINFO_CONNECT_TIME_T);
+    out[kAppConnect] = SecondsInfo(handle_, CURLINFO_APPCONNECT_TIME_T);
+    out[kPreTransfer] = SecondsInfo(handle_, CURLINFO_PRETRANSFER_TIME_T);
+    out[kStartTransfer] = SecondsInfo(handle_, CURLINFO_STARTTRANSFER_TIME_T);
+    out[kTotal] = SecondsInfo(handle_, CURLINFO_TOTAL_TIME_T);
+    out[kRedirect] = SecondsInfo(handle_, CURLINFO_REDIRECT_TIME_T);
+    out[kHttpVersion] = LongInfo(handle_, CURLINFO_HTTP_VERSION);
+    curl_off_t size = 0;
+    curl_easy_getinfo(handle_, CURLINFO_SIZE_DOWNLOAD_T, &size);
+    out[kSizeDownload] = static_cast<double>(size);
+    curl_easy_getinfo(handle_, CURLINFO_SIZE_UPLOAD_T, &size);
+    out[kSizeUpload] = static_cast<double>(size);
+  }
+  curl_easy_getinfo(handle_, CURLINFO_PRIMARY_IP, &primaryIp);
+  curl_easy_getinfo(handle_, CURLINFO_LOCAL_IP, &localIp);
+
+  Napi::Value message = env.Undefined();
+  if (code != CURLE_OK) {
+    message = Napi::String::New(env, errorBuffer_[0] ? errorBuffer_ : curl_easy_strerror(code));
+  }
+  Napi::Value body;
+  if (body_.size() <= kCopyBodyLimit) {
+    body = Napi::Buffer<char>::Copy(env, body_.data(), body_.size());
+    body_.clear();  // keeps the capacity for the next transfer on this handle
+  } else {
+    auto owned = std::make_unique<std::vector<char>>(std::move(body_));
+    char* data = owned->data();
+    size_t length = owned->size();
+    body = Napi::Buffer<char>::New(env, data, length,
+                                   [](Napi::Env, char*, std::vector<char>* v) { std::unique_ptr<std::vector<char>> drop(v); },
+                                   owned.get());
+    owned.release();  // now owned by the Buffer's finalizer
+    body_ = std::vector<char>();
+  }
+  napi_value headers;
+  napi_create_string_latin1(env, headers_.data(), headers_.size(), &headers);
+  Napi::Value fault = hasFault_ ? Slot(kFaultSlot) : env.Undefined();
+  Napi::Value owner = Owner(env);
+  slots_.Value().Set(static_cast<uint32_t>(kFaultSlot), env.Undefined());
+  hasFault_ = false;
+  headers_.clear();
+  Napi::Function done = s->onTransferDone.Value();
+  napi_value args[] = {
+    owner,
+    Napi::Number::New(env, code),
+    Napi::Number::New(env, reason),
+    message,
+    body,
+    headers,
+    primaryIp ? Napi::String::New(env, primaryIp) : env.Null(),
+    localIp ? Napi::String::New(env, localIp) : env.Null(),
+    fault,
+    multiCause,
+  };
+  Finished();
+  napi_value ignored;
+  if (napi_call_function(env, env.Undefined(), done, sizeof(args) / sizeof(args[0]), args, &ignored) != napi_ok) {
+    // onTransferDone does not throw; if it ever does, do not lose the error.
+    if (env.IsExceptionPending()) {
+      Napi::Error error = env.GetAndClearPendingException();
+      napi_fatal_exception(env, error.Value());
+    }
+  }
+}
+
+}  // namespace cs

@@ -1,0 +1,139 @@
+// Easy: one libcurl easy handle and the native side of its callbacks.
+#pragma once
+
+#include <curl/curl.h>
+#include <napi.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "state.h"
+
+namespace cs {
+
+// The callbacks the binding lets JS set. The order is shared with
+// lib/native.ts (CallbackKind).
+enum CallbackKind : int {
+  kOpenSocket = 0,
+  kSockopt,
+  kCloseSocket,
+  kPrereq,
+  kWrite,
+  kHeader,
+  kXferinfo,
+  kDebug,
+  kCallbackKinds
+};
+
+// Why a transfer ended without libcurl finishing it; shared with lib/native.ts.
+enum EndReason : int {
+  kEndedByLibcurl = 0,
+  kEndedByAbort = 1,        // AbortSignal
+  kEndedByEasyClose = 2,
+  kEndedByMultiClose = 3,
+  kEndedByMultiAbort = 4,   // a SOCKETFUNCTION/TIMERFUNCTION fault
+};
+
+// The user's CLOSESOCKETFUNCTION with its data, shared by every connection
+// that was opened while it was set: libcurl copies the callback into the
+// connection, so it must outlive the Easy.
+struct CloseHook {
+  StatePtr state;
+  Napi::ObjectReference slots;  // [fn, data]
+  Easy* owner;                  // cleared when the Easy goes away
+};
+
+class Easy : public Napi::ObjectWrap<Easy> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Easy(const Napi::CallbackInfo& info);
+  ~Easy() override;
+
+  CURL* handle() const { return handle_; }
+  AddonState* state() const { return state_.get(); }
+  Multi* multi() const { return multi_; }
+
+  // Multi's view of a transfer's life.
+  void Started(Multi* multi);
+  void Finished();
+  bool cancelRequested() const { return cancelReason_ != kEndedByLibcurl; }
+  int cancelReason() const { return cancelReason_; }
+  void RequestCancel(int reason) { if (cancelReason_ == kEndedByLibcurl) cancelReason_ = reason; }
+  bool closeRequested() const { return closeRequested_; }
+  // Hands the finished transfer to JS (onTransferDone).
+  void Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCause);
+  // Frees the libcurl handle; no JS.
+  void Destroy();
+  // The user's Easy object (for SOCKETFUNCTION's `easy`), or undefined.
+  Napi::Value Owner(Napi::Env env);
+  void RecordFault(Napi::Value error);
+  // A socket given with useConnectedSocket was closed by libcurl.
+  void HandedSocketClosed();
+
+  // libcurl callbacks (easy_callbacks.cc).
+  static curl_socket_t OnOpenSocket(void* clientp, curlsocktype purpose, struct curl_sockaddr* address);
+  static int OnSockopt(void* clientp, curl_socket_t fd, curlsocktype purpose);
+  static int OnCloseSocket(void* clientp, curl_socket_t fd);
+  static int OnPrereq(void* clientp, char* primaryIp, char* localIp, int primaryPort, int localPort);
+  static size_t OnWrite(char* data, size_t size, size_t count, void* clientp);
+  static size_t OnHeader(char* data, size_t size, size_t count, void* clientp);
+  static int OnXferinfo(void* clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow);
+  static int OnDebug(CURL* handle, curl_infotype type, char* data, size_t size, void* clientp);
+
+ private:
+  // JS methods.
+  Napi::Value SetOwner(const Napi::CallbackInfo& info);
+  Napi::Value Setopt(const Napi::CallbackInfo& info);
+  Napi::Value SetCallback(const Napi::CallbackInfo& info);
+  Napi::Value Getinfo(const Napi::CallbackInfo& info);
+  Napi::Value Reset(const Napi::CallbackInfo& info);
+  Napi::Value Duphandle(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value UseConnectedSocket(const Napi::CallbackInfo& info);
+  Napi::Value ErrorBuffer(const Napi::CallbackInfo& info);
+
+  void InstallOwnedOptions();
+  void ApplyCallbackOption(int kind, bool on);
+  Napi::Value Slot(int index);
+  Napi::Value CallJs(Napi::Function fn, std::initializer_list<napi_value> args);
+  bool AppendBody(const char* data, size_t length);
+  void CopyStateFrom(const Easy& other);
+  void ClearHandedSocket();
+
+  StatePtr state_;
+  CURL* handle_ = nullptr;
+  Multi* multi_ = nullptr;
+  Napi::ObjectReference owner_;   // weak: the user's Easy
+  Napi::ObjectReference slots_;   // [fn0, data0, fn1, data1, ..., fault]
+  unsigned callbacksSet_ = 0;     // bit per CallbackKind with a JS function
+  std::shared_ptr<CloseHook> closeHook_;
+  std::map<int, curl_slist*> slists_;
+  char errorBuffer_[CURL_ERROR_SIZE];
+
+  // Per transfer.
+  std::vector<char> body_;
+  std::string headers_;
+  double maxBodyBytes_ = -1;
+  bool bodyTooLarge_ = false;
+  bool hasFault_ = false;
+  int cancelReason_ = kEndedByLibcurl;
+  bool closeRequested_ = false;
+
+  // useConnectedSocket: the fd waiting for the next connection, and the
+  // connection-pool key that keeps that connection private to this handle.
+  curl_socket_t handedFd_ = CURL_SOCKET_BAD;
+  curl_socket_t handedInUse_ = CURL_SOCKET_BAD;
+  std::string userUnixPath_;
+  std::string privatePath_;
+  bool userUnixPathSet_ = false;
+  bool privatePathActive_ = false;
+  bool restoreUnixPath_ = false;
+
+  friend class Multi;
+};
+
+constexpr int kFaultSlot = 2 * kCallbackKinds;
+
+}  // namespace cs

@@ -1,0 +1,348 @@
+// The libcurl callbacks of an Easy. Each one runs on the JS thread inside an
+// entry into libcurl that already holds a HandleScope (and a callback scope
+// for uv events). A JS exception is caught here, recorded as the transfer's
+// fault, and turned into the callback's failure value: it never unwinds
+// through libcurl frames.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "easy.h"
+#include "multi.h"
+
+namespace cs {
+
+namespace {
+
+std::string Describe(Napi::Value v) {
+  if (v.IsEmpty()) return "nothing";
+  switch (v.Type()) {
+    case napi_undefined: return "undefined";
+    case napi_null: return "null";
+    case napi_boolean: return v.As<Napi::Boolean>().Value() ? "true" : "false";
+    case napi_number: {
+      double d = v.As<Napi::Number>().DoubleValue();
+      if (std::isnan(d)) return "NaN";
+      char buf[64];
+      snprintf(buf, sizeof buf, "%.17g", d);
+      return buf;
+    }
+    case napi_string: return "a string";
+    case napi_bigint: return "a bigint";
+    case napi_function: return "a function";
+    default: return "an object";
+  }
+}
+
+// The integer a callback returned, if it is one within [lo, hi].
+bool IntegerIn(Napi::Value v, double lo, double hi, double* out) {
+  if (v.IsEmpty() || !v.IsNumber()) return false;
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (!std::isfinite(d) || d != std::trunc(d) || d < lo || d > hi) return false;
+  *out = d;
+  return true;
+}
+
+Napi::Value BadReturn(Napi::Env env, const char* callback, Napi::Value got, const char* expected) {
+  std::string message = std::string(callback) + " returned " + Describe(got) + "; expected " + expected;
+  return Napi::TypeError::New(env, message).Value();
+}
+
+// struct curl_sockaddr -> { family, socktype, protocol, address, port, scopeId? }
+Napi::Object DecodeSockaddr(Napi::Env env, const curl_sockaddr* a) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("family", Napi::Number::New(env, a->family));
+  o.Set("socktype", Napi::Number::New(env, a->socktype & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)));
+  o.Set("protocol", Napi::Number::New(env, a->protocol));
+  char text[INET6_ADDRSTRLEN] = "";
+  if (a->family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&a->addr);
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+    o.Set("address", Napi::String::New(env, text));
+    o.Set("port", Napi::Number::New(env, ntohs(in->sin_port)));
+  } else if (a->family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a->addr);
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+    o.Set("address", Napi::String::New(env, text));
+    o.Set("port", Napi::Number::New(env, ntohs(in6->sin6_port)));
+    o.Set("scopeId", Napi::Number::New(env, in6->sin6_scope_id));
+  } else if (a->family == AF_UNIX) {
+    auto* un = reinterpret_cast<const sockaddr_un*>(&a->addr);
+    size_t max = a->addrlen > offsetof(sockaddr_un, sun_path) ? a->addrlen - offsetof(sockaddr_un, sun_path) : 0;
+    if (max > sizeof un->sun_path) max = sizeof un->sun_path;
+    size_t length = 0;
+    if (max > 0 && un->sun_path[0] == '\0') {
+      length = max;  // abstract: the name is every byte of addrlen, leading NUL included
+      while (length > 1 && un->sun_path[length - 1] == '\0') --length;
+    } else {
+      length = strnlen(un->sun_path, max);
+    }
+    o.Set("address", Napi::String::New(env, un->sun_path, length));
+    o.Set("port", Napi::Number::New(env, 0));
+  } else {
+    o.Set("address", Napi::String::New(env, ""));
+    o.Set("port", Napi::Number::New(env, 0));
+  }
+  return o;
+}
+
+// Writes back an address/port the callback assigned. Returns an error message
+// or an empty string.
+std::string EncodeSockaddr(Napi::Object o, curl_sockaddr* a, const std::string& oldAddress, uint32_t oldPort) {
+  Napi::Value addressValue = o.Get("address");
+  Napi::Value portValue = o.Get("port");
+  if (!addressValue.IsString()) return "address must be a string";
+  std::string address = addressValue.As<Napi::String>().Utf8Value();
+  double port = oldPort;
+  if (a->family != AF_UNIX && !IntegerIn(portValue, 0, 65535, &port)) return "port must be an integer 0-65535";
+  if (address == oldAddress && port == oldPort) return "";
+  if (a->family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&a->addr);
+    if (inet_pton(AF_INET, address.c_str(), &in->sin_addr) != 1) return "address '" + address + "' is not an IPv4 address";
+    in->sin_port = htons(static_cast<uint16_t>(port));
+  } else if (a->family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&a->addr);
+    if (inet_pton(AF_INET6, address.c_str(), &in6->sin6_addr) != 1) return "address '" + address + "' is not an IPv6 address";
+    in6->sin6_port = htons(static_cast<uint16_t>(port));
+  } else if (a->family == AF_UNIX) {
+    auto* un = reinterpret_cast<sockaddr_un*>(&a->addr);
+    if (address.empty() || address.size() >= sizeof un->sun_path) return "a Unix socket path must be 1-107 bytes";
+    memset(un->sun_path, 0, sizeof un->sun_path);
+    memcpy(un->sun_path, address.data(), address.size());
+    a->addrlen = static_cast<unsigned int>(offsetof(sockaddr_un, sun_path) + address.size() + (address[0] == '\0' ? 0 : 1));
+  } else {
+    return "cannot rewrite an address of this family";
+  }
+  return "";
+}
+
+}  // namespace
+
+Napi::Value Easy::CallJs(Napi::Function fn, std::initializer_list<napi_value> args) {
+  napi_env env = Env();
+  napi_value result = nullptr;
+  napi_status status = napi_call_function(env, Env().Undefined(), fn, args.size(), args.begin(), &result);
+  if (status == napi_ok) return Napi::Value(env, result);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (pending) {
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    RecordFault(Napi::Value(env, error));
+  }
+  return Napi::Value();
+}
+
+curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* address) {
+  Easy* self = static_cast<Easy*>(clientp);
+  AddonState* s = self->state();
+  if (self->handedFd_ != CURL_SOCKET_BAD && purpose == CURLSOCKTYPE_IPCXN) {
+    curl_socket_t fd = self->handedFd_;
+    self->handedFd_ = CURL_SOCKET_BAD;
+    self->handedInUse_ = fd;
+    s->openSockets[fd] = OpenSocket{nullptr, self, true};
+    return fd;
+  }
+  curl_socket_t fd = CURL_SOCKET_BAD;
+  if ((self->callbacksSet_ & (1u << kOpenSocket)) && s->CanCallJs()) {
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    Napi::Object sockaddr = DecodeSockaddr(env, address);
+    std::string oldAddress = sockaddr.Get("address").As<Napi::String>().Utf8Value();
+    uint32_t oldPort = sockaddr.Get("port").As<Napi::Number>().Uint32Value();
+    Napi::Value result = self->CallJs(self->Slot(2 * kOpenSocket).As<Napi::Function>(),
+                                      {Napi::Number::New(env, purpose), sockaddr, self->Slot(2 * kOpenSocket + 1)});
+    if (result.IsEmpty()) return CURL_SOCKET_BAD;
+    double value = 0;
+    if (!IntegerIn(result, -1, INT_MAX, &value)) {
+      self->RecordFault(BadReturn(env, "OPENSOCKETFUNCTION", result, "a socket fd (integer >= 0) or CURL_SOCKET_BAD (-1)"));
+      return CURL_SOCKET_BAD;
+    }
+    fd = static_cast<curl_socket_t>(value);
+    if (fd == CURL_SOCKET_BAD) return fd;
+    std::string problem = EncodeSockaddr(sockaddr, address, oldAddress, oldPort);
+    if (!problem.empty()) {
+      self->RecordFault(Napi::TypeError::New(env, "OPENSOCKETFUNCTION assigned an invalid address: " + problem).Value());
+      close(fd);  // it was handed to us, so it is ours to close
+      return CURL_SOCKET_BAD;
+    }
+  } else {
+    // libcurl's own default, plus close-on-exec (libcurl < 8.17 does not set it).
+    fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  }
+  if (fd != CURL_SOCKET_BAD) s->openSockets[fd] = OpenSocket{self->closeHook_, nullptr, false};
+  return fd;
+}
+
+int Easy::OnSockopt(void* clientp, curl_socket_t fd, curlsocktype purpose) {
+  Easy* self = static_cast<Easy*>(clientp);
+  if (fd == self->handedInUse_) return CURL_SOCKOPT_ALREADY_CONNECTED;
+  if (!(self->callbacksSet_ & (1u << kSockopt)) || !self->state()->CanCallJs()) return CURL_SOCKOPT_OK;
+  Napi::Env env = self->Env();
+  Napi::HandleScope scope(env);
+  Napi::Value result = self->CallJs(self->Slot(2 * kSockopt).As<Napi::Function>(),
+                                    {Napi::Number::New(env, fd), Napi::Number::New(env, purpose), self->Slot(2 * kSockopt + 1)});
+  if (result.IsEmpty()) return CURL_SOCKOPT_ERROR;
+  double value = 0;
+  if (!IntegerIn(result, 0, 2, &value)) {
+    self->RecordFault(BadReturn(env, "SOCKOPTFUNCTION", result,
+                                "CURL_SOCKOPT_OK (0), CURL_SOCKOPT_ERROR (1) or CURL_SOCKOPT_ALREADY_CONNECTED (2)"));
+    return CURL_SOCKOPT_ERROR;
+  }
+  return static_cast<int>(value);
+}
+
+// clientp is the AddonState: the connection may outlive the Easy that made it.
+int Easy::OnCloseSocket(void* clientp, curl_socket_t fd) {
+  AddonState* s = static_cast<AddonState*>(clientp);
+  std::shared_ptr<CloseHook> hook;
+  bool handed = false;
+  auto it = s->openSockets.find(fd);
+  if (it != s->openSockets.end()) {
+    hook = std::move(it->second.hook);
+    handed = it->second.handed;
+    if (it->second.handedBy != nullptr) it->second.handedBy->HandedSocketClosed();
+    s->openSockets.erase(it);
+  }
+  if (handed || !hook || !s->CanCallJs()) {
+    close(fd);
+    return 0;
+  }
+  Napi::Env env(s->env);
+  Napi::HandleScope scope(env);
+  Napi::Object slots = hook->slots.Value();
+  curl_socket_t outerFd = s->closingFd;
+  bool outerClosed = s->closingFdClosed;
+  s->closingFd = fd;
+  s->closingFdClosed = false;
+  napi_value args[] = {Napi::Number::New(env, fd), slots.Get(1u)};
+  napi_value result;
+  napi_status status = napi_call_function(env, env.Undefined(), slots.Get(0u), 2, args, &result);
+  bool closed = s->closingFdClosed;
+  s->closingFd = outerFd;
+  s->closingFdClosed = outerClosed;
+  if (status != napi_ok) {
+    if (!closed) close(fd);  // it threw before closing: the binding closes it
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (!pending) return 0;
+    napi_value error;
+    napi_get_and_clear_last_exception(env, &error);
+    Easy* owner = hook->owner;
+    if (owner != nullptr && owner->multi() != nullptr) {
+      owner->RecordFault(Napi::Value(env, error));
+    } else if (!s->emitWarning.IsEmpty()) {
+      // No transfer to carry it: surface it rather than drop it.
+      napi_value ignored;
+      napi_call_function(env, env.Undefined(), s->emitWarning.Value(), 1, &error, &ignored);
+      bool again = false;
+      napi_is_exception_pending(env, &again);
+      if (again) napi_get_and_clear_last_exception(env, &ignored);
+    }
+  }
+  return 0;
+}
+
+int Easy::OnPrereq(void* clientp, char* primaryIp, char* localIp, int primaryPort, int localPort) {
+  Easy* self = static_cast<Easy*>(clientp);
+  if (!(self->callbacksSet_ & (1u << kPrereq)) || !self->state()->CanCallJs()) return CURL_PREREQFUNC_OK;
+  Napi::Env env = self->Env();
+  Napi::HandleScope scope(env);
+  Napi::Value result = self->CallJs(self->Slot(2 * kPrereq).As<Napi::Function>(),
+                                    {Napi::String::New(env, primaryIp ? primaryIp : ""),
+                                     Napi::String::New(env, localIp ? localIp : ""),
+                                     Napi::Number::New(env, primaryPort), Napi::Number::New(env, localPort),
+                                     self->Slot(2 * kPrereq + 1)});
+  if (result.IsEmpty()) return CURL_PREREQFUNC_ABORT;
+  double value = 0;
+  if (!IntegerIn(result, 0, 1, &value)) {
+    self->RecordFault(BadReturn(env, "PREREQFUNCTION", result, "CURL_PREREQFUNC_OK (0) or CURL_PREREQFUNC_ABORT (1)"));
+    return CURL_PREREQFUNC_ABORT;
+  }
+  return static_cast<int>(value);
+}
+
+bool Easy::AppendBody(const char* data, size_t length) {
+  if (maxBodyBytes_ >= 0 && static_cast<double>(body_.size() + length) > maxBodyBytes_) {
+    bodyTooLarge_ = true;
+    return false;
+  }
+  body_.insert(body_.end(), data, data + length);
+  return true;
+}
+
+// WRITEFUNCTION and HEADERFUNCTION: a JS callback returns nothing or
+// chunk.length to go on; any other number aborts.
+static size_t CallDataCallback(Easy* self, Napi::Function fn, Napi::Value clientp, char* data, size_t length, const char* name,
+                               Napi::Value (Easy::*call)(Napi::Function, std::initializer_list<napi_value>)) {
+  Napi::Env env = self->Env();
+  Napi::HandleScope scope(env);
+  Napi::Value chunk = Napi::Buffer<char>::Copy(env, data, length);
+  Napi::Value result = (self->*call)(fn, {chunk, clientp});
+  if (result.IsEmpty()) return 0;
+  if (result.IsUndefined()) return length;
+  if (result.IsNumber()) {
+    double d = result.As<Napi::Number>().DoubleValue();
+    return d == static_cast<double>(length) ? length : 0;
+  }
+  self->RecordFault(BadReturn(env, name, result, "chunk.length, another number to abort, or nothing"));
+  return 0;
+}
+
+size_t Easy::OnWrite(char* data, size_t size, size_t count, void* clientp) {
+  Easy* self = static_cast<Easy*>(clientp);
+  size_t length = size * count;
+  if (!(self->callbacksSet_ & (1u << kWrite))) return self->AppendBody(data, length) ? length : 0;
+  if (!self->state()->CanCallJs()) return 0;
+  return CallDataCallback(self, self->Slot(2 * kWrite).As<Napi::Function>(), self->Slot(2 * kWrite + 1), data, length,
+                          "WRITEFUNCTION", &Easy::CallJs);
+}
+
+size_t Easy::OnHeader(char* data, size_t size, size_t count, void* clientp) {
+  Easy* self = static_cast<Easy*>(clientp);
+  size_t length = size * count;
+  // A status line starts a new response (redirect, 100 Continue, proxy
+  // CONNECT): Transfer.headers keeps only the final response's fields.
+  if (length >= 5 && memcmp(data, "HTTP/", 5) == 0) self->headers_.clear();
+  self->headers_.append(data, length);
+  if (!(self->callbacksSet_ & (1u << kHeader))) return length;
+  if (!self->state()->CanCallJs()) return 0;
+  return CallDataCallback(self, self->Slot(2 * kHeader).As<Napi::Function>(), self->Slot(2 * kHeader + 1), data, length,
+                          "HEADERFUNCTION", &Easy::CallJs);
+}
+
+int Easy::OnXferinfo(void* clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+  Easy* self = static_cast<Easy*>(clientp);
+  if (!(self->callbacksSet_ & (1u << kXferinfo)) || !self->state()->CanCallJs()) return 0;
+  Napi::Env env = self->Env();
+  Napi::HandleScope scope(env);
+  Napi::Value result = self->CallJs(self->Slot(2 * kXferinfo).As<Napi::Function>(),
+                                    {Napi::Number::New(env, static_cast<double>(dltotal)),
+                                     Napi::Number::New(env, static_cast<double>(dlnow)),
+                                     Napi::Number::New(env, static_cast<double>(ultotal)),
+                                     Napi::Number::New(env, static_cast<double>(ulnow)), self->Slot(2 * kXferinfo + 1)});
+  if (result.IsEmpty()) return 1;
+  if (result.IsUndefined()) return 0;
+  if (result.IsNumber()) return result.As<Napi::Number>().DoubleValue() == 0 ? 0 : 1;
+  self->RecordFault(BadReturn(env, "XFERINFOFUNCTION", result, "0 to go on, another number to abort, or nothing"));
+  return 1;
+}
+
+int Easy::OnDebug(CURL*, curl_infotype type, char* data, size_t size, void* clientp) {
+  Easy* self = static_cast<Easy*>(clientp);
+  if (!(self->callbacksSet_ & (1u << kDebug)) || !self->state()->CanCallJs()) return 0;
+  Napi::Env env = self->Env();
+  Napi::HandleScope scope(env);
+  self->CallJs(self->Slot(2 * kDebug).As<Napi::Function>(),
+               {Napi::Number::New(env, type), Napi::Buffer<char>::Copy(env, data, size), self->Slot(2 * kDebug + 1)});
+  return 0;
+}
+
+}  // namespace cs

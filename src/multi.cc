@@ -1,0 +1,457 @@
+#include "multi.h"
+
+#include <unistd.h>
+
+#include <cmath>
+
+#include "easy.h"
+
+namespace cs {
+
+namespace {
+
+// User callback kinds and slot layout; shared with lib/native.ts.
+enum MultiCallbackKind : int { kSocketFunction = 0, kTimerFunction = 1 };
+constexpr int kAbortCauseSlot = 4;
+
+SocketRecord* NewRecord(const StatePtr& state, Multi* owner, curl_socket_t fd) {
+  auto record = std::make_unique<SocketRecord>();
+  record->state = state;
+  record->owner = owner;
+  record->fd = fd;
+  return record.release();  // owned by records_, freed in ReleaseRecord
+}
+
+}  // namespace
+
+Napi::Function Multi::Init(Napi::Env env) {
+  return DefineClass(env, "NativeMulti", {
+    InstanceMethod<&Multi::Add>("add"),
+    InstanceMethod<&Multi::Cancel>("cancel"),
+    InstanceMethod<&Multi::Close>("close"),
+    InstanceMethod<&Multi::Setopt>("setopt"),
+    InstanceMethod<&Multi::SetCallback>("setCallback"),
+    InstanceMethod<&Multi::Assign>("assign"),
+    InstanceMethod<&Multi::SocketAction>("socketAction"),
+    InstanceAccessor<&Multi::Running>("running"),
+  });
+}
+
+// new NativeMulti(manual: boolean)
+Multi::Multi(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Multi>(info) {
+  Napi::Env env = info.Env();
+  state_ = GetState(env);
+  manual_ = info.Length() > 0 && info[0].ToBoolean().Value();
+  multi_ = curl_multi_init();
+  if (multi_ == nullptr) {
+    Napi::Error::New(env, "curl_multi_init failed").ThrowAsJavaScriptException();
+    return;
+  }
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETFUNCTION, &Multi::OnSocket);
+  curl_multi_setopt(multi_, CURLMOPT_SOCKETDATA, this);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERFUNCTION, &Multi::OnTimer);
+  curl_multi_setopt(multi_, CURLMOPT_TIMERDATA, this);
+
+  auto timer = std::make_unique<Timer>();
+  timer->state = state_;
+  timer->owner = this;
+  uv_timer_init(state_->loop, &timer->handle);
+  timer->handle.data = timer.get();
+  uv_unref(reinterpret_cast<uv_handle_t*>(&timer->handle));  // an idle Multi must not hold the process
+  timer_ = timer.release();  // owned until CloseAndDelete
+
+  // Holds the loop open while a transfer is in flight (polls and timer are unref'd).
+  auto keepAlive = std::make_unique<KeepAlive>();
+  keepAlive->state = state_;
+  uv_async_init(state_->loop, &keepAlive->handle, [](uv_async_t*) {});
+  uv_unref(reinterpret_cast<uv_handle_t*>(&keepAlive->handle));
+  keepAlive_ = keepAlive.release();
+
+  Napi::Array slots = Napi::Array::New(env, kAbortCauseSlot + 1);
+  slots_ = Napi::Persistent(slots.As<Napi::Object>());
+  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "curl-sockets:Multi", info.This().As<Napi::Object>());
+  state_->multis.insert(this);
+}
+
+Multi::~Multi() {
+  NoJsScope noJs(state_.get());
+  Shutdown();
+  if (state_->tearingDown) {
+    // The async context's destroy hook would need a live environment.
+    (void)asyncContext_.release();
+  }
+}
+
+Napi::Value Multi::Slot(int index) { return slots_.Value().Get(static_cast<uint32_t>(index)); }
+
+void Multi::TransfersChanged() {
+  bool busy = !transfers_.empty();
+  if (busy == keptAlive_ || keepAlive_ == nullptr) return;
+  keptAlive_ = busy;
+  uv_handle_t* h = reinterpret_cast<uv_handle_t*>(&keepAlive_->handle);
+  if (busy) {
+    uv_ref(h);
+    Ref();  // a Multi with transfers in flight is not collected
+  } else {
+    uv_unref(h);
+    if (!state_->tearingDown) Unref();
+  }
+}
+
+// add(nativeEasy, maxBodyBytes) -> CURLMcode
+Napi::Value Multi::Add(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_->InLibcurl()) return Napi::Number::New(env, CURLM_RECURSIVE_API_CALL);
+  if (multi_ == nullptr || closeRequested_) return Napi::Number::New(env, CURLM_BAD_HANDLE);
+  Easy* easy = Easy::Unwrap(info[0].As<Napi::Object>());
+  if (easy->handle() == nullptr) return Napi::Number::New(env, CURLM_BAD_EASY_HANDLE);
+  if (easy->multi() != nullptr) return Napi::Number::New(env, CURLM_ADDED_ALREADY);
+  easy->maxBodyBytes_ = info[1].As<Napi::Number>().DoubleValue();
+  easy->Started(this);
+  transfers_.insert(easy);
+  TransfersChanged();
+  CURLMcode rc;
+  {
+    LibcurlCall call(state_.get());
+    rc = curl_multi_add_handle(multi_, easy->handle());
+  }
+  if (rc != CURLM_OK) {
+    transfers_.erase(easy);
+    easy->Finished();
+    TransfersChanged();
+  }
+  state_->Settle(env);
+  return Napi::Number::New(env, rc);
+}
+
+// cancel(nativeEasy, reason): abort or close of one transfer.
+Napi::Value Multi::Cancel(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Easy* easy = Easy::Unwrap(info[0].As<Napi::Object>());
+  int reason = info[1].As<Napi::Number>().Int32Value();
+  if (easy->multi() != this) return env.Undefined();
+  easy->RequestCancel(reason);
+  if (!state_->InLibcurl()) CancelNow(easy);
+  state_->Settle(env);  // deferred to the end of the current entry when inside libcurl
+  return env.Undefined();
+}
+
+void Multi::CancelNow(Easy* easy) {
+  if (transfers_.erase(easy) == 0) return;  // already finished, delivery pending
+  {
+    LibcurlCall call(state_.get());
+    curl_multi_remove_handle(multi_, easy->handle());
+  }
+  completions_.push_back({easy, CURLE_OK, easy->cancelReason()});
+  TransfersChanged();
+}
+
+void Multi::Detach(Easy* easy) {
+  if (transfers_.erase(easy) != 0 && multi_ != nullptr) {
+    LibcurlCall call(state_.get());
+    curl_multi_remove_handle(multi_, easy->handle());
+  }
+  for (auto it = completions_.begin(); it != completions_.end();) {
+    it = it->easy == easy ? completions_.erase(it) : it + 1;
+  }
+  easy->Finished();
+  TransfersChanged();
+}
+
+Napi::Value Multi::Close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (multi_ == nullptr) return env.Undefined();
+  closeRequested_ = true;
+  state_->Settle(env);  // runs now, or after libcurl returns when called from a callback
+  return env.Undefined();
+}
+
+bool Multi::ApplyDeferred(Napi::Env env) {
+  bool progress = false;
+  if (abortRequested_ || closeRequested_) {
+    int reason = abortRequested_ ? kEndedByMultiAbort : kEndedByMultiClose;
+    abortRequested_ = false;
+    for (Easy* easy : transfers_) easy->RequestCancel(reason);
+  }
+  std::vector<Easy*> cancelled;
+  for (Easy* easy : transfers_) {
+    if (easy->cancelRequested()) cancelled.push_back(easy);
+  }
+  for (Easy* easy : cancelled) {
+    CancelNow(easy);
+    progress = true;
+  }
+  if (closeRequested_ && transfers_.empty() && completions_.empty() && multi_ != nullptr) {
+    CloseNow();
+    progress = true;
+  }
+  return progress;
+}
+
+bool Multi::DeliverCompletions(Napi::Env env) {
+  if (completions_.empty()) return false;
+  std::vector<Completion> done;
+  done.swap(completions_);
+  Napi::Value cause = hasAbortCause_ ? Slot(kAbortCauseSlot) : env.Undefined();
+  for (const Completion& c : done) {
+    int reason = c.reason != kEndedByLibcurl ? c.reason : c.easy->cancelReason();
+    c.easy->Deliver(env, c.code, reason, reason == kEndedByMultiAbort ? cause : env.Undefined());
+  }
+  if (transfers_.empty() && hasAbortCause_) {
+    hasAbortCause_ = false;
+    slots_.Value().Set(static_cast<uint32_t>(kAbortCauseSlot), env.Undefined());
+  }
+  return true;
+}
+
+void Multi::CloseNow() {
+  {
+    LibcurlCall call(state_.get());
+    curl_multi_cleanup(multi_);  // closes pooled connections: CLOSESOCKETFUNCTION may run
+  }
+  multi_ = nullptr;
+  std::vector<SocketRecord*> left;
+  for (auto& entry : records_) left.push_back(entry.second);
+  for (SocketRecord* record : left) ReleaseRecord(record);
+  if (timer_) {
+    uv_timer_stop(&timer_->handle);
+    CloseAndDelete(timer_, state_.get());
+    timer_ = nullptr;
+  }
+  if (keepAlive_) {
+    if (keptAlive_ && !state_->tearingDown) Unref();
+    keptAlive_ = false;
+    CloseAndDelete(keepAlive_, state_.get());
+    keepAlive_ = nullptr;
+  }
+  state_->multis.erase(this);
+}
+
+void Multi::Shutdown() {
+  if (multi_ == nullptr) return;
+  std::vector<Easy*> attached(transfers_.begin(), transfers_.end());
+  for (const Completion& c : completions_) attached.push_back(c.easy);
+  for (Easy* easy : attached) Detach(easy);
+  CloseNow();
+}
+
+// setopt(id, value) for the LONG multi options -> CURLMcode
+Napi::Value Multi::Setopt(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (multi_ == nullptr) return Napi::Number::New(env, CURLM_BAD_HANDLE);
+  CURLMoption id = static_cast<CURLMoption>(info[0].As<Napi::Number>().Int32Value());
+  long value = info[1].IsBoolean() ? (info[1].As<Napi::Boolean>().Value() ? 1 : 0)
+                                   : static_cast<long>(info[1].As<Napi::Number>().Int64Value());
+  return Napi::Number::New(env, curl_multi_setopt(multi_, id, value));
+}
+
+// setCallback(kind, fn | null, data)
+Napi::Value Multi::SetCallback(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int kind = info[0].As<Napi::Number>().Int32Value();
+  bool on = info[1].IsFunction();
+  Napi::Object slots = slots_.Value();
+  slots.Set(static_cast<uint32_t>(2 * kind), on ? info[1] : env.Undefined());
+  slots.Set(static_cast<uint32_t>(2 * kind + 1), info[2]);
+  if (on) callbacksSet_ |= 1u << kind;
+  else callbacksSet_ &= ~(1u << kind);
+  return env.Undefined();
+}
+
+// assign(fd, value) -> CURLMcode (only writes the native record)
+Napi::Value Multi::Assign(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  curl_socket_t fd = info[0].As<Napi::Number>().Int32Value();
+  auto it = records_.find(fd);
+  if (it == records_.end()) return Napi::Number::New(env, CURLM_BAD_SOCKET);
+  SocketRecord* record = it->second;
+  if (record->user.IsEmpty()) record->user = Napi::Persistent(Napi::Array::New(env, 1).As<Napi::Object>());
+  record->user.Value().Set(0u, info[1]);
+  return Napi::Number::New(env, CURLM_OK);
+}
+
+// socketAction(fd, events) -> running transfers, or -CURLMcode
+Napi::Value Multi::SocketAction(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (state_->InLibcurl()) return Napi::Number::New(env, -CURLM_RECURSIVE_API_CALL);
+  if (multi_ == nullptr) return Napi::Number::New(env, -CURLM_BAD_HANDLE);
+  curl_socket_t fd = info[0].As<Napi::Number>().Int32Value();
+  int events = info[1].As<Napi::Number>().Int32Value();
+  int rc = RunSocketAction(fd, events);
+  state_->Settle(env);
+  if (rc != CURLM_OK) return Napi::Number::New(env, -rc);
+  return Napi::Number::New(env, static_cast<double>(transfers_.size()));
+}
+
+Napi::Value Multi::Running(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(transfers_.size()));
+}
+
+int Multi::RunSocketAction(curl_socket_t fd, int events) {
+  LibcurlCall call(state_.get());
+  int running = 0;
+  CURLMcode rc = curl_multi_socket_action(multi_, fd, events, &running);
+  DrainMessages();
+  return rc;
+}
+
+void Multi::DrainMessages() {
+  int left = 0;
+  while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    CURL* handle = msg->easy_handle;
+    CURLcode code = msg->data.result;  // msg is invalid after remove_handle
+    char* priv = nullptr;
+    curl_easy_getinfo(handle, CURLINFO_PRIVATE, &priv);
+    Easy* easy = reinterpret_cast<Easy*>(priv);
+    curl_multi_remove_handle(multi_, handle);
+    if (easy == nullptr || transfers_.erase(easy) == 0) continue;
+    completions_.push_back({easy, code, kEndedByLibcurl});
+  }
+  TransfersChanged();
+}
+
+void Multi::EventEntry(curl_socket_t fd, int events) {
+  if (multi_ == nullptr || !state_->CanCallJs()) return;
+  Napi::Env env = Env();
+  Napi::HandleScope handleScope(env);
+  Napi::CallbackScope callbackScope(env, *asyncContext_);  // microtasks run when it closes
+  RunSocketAction(fd, events);
+  state_->Settle(env);
+}
+
+void Multi::OnPoll(uv_poll_t* handle, int status, int events) {
+  SocketRecord* record = static_cast<SocketRecord*>(handle->data);
+  int flags = 0;
+  if (status < 0) {
+    flags = CURL_CSELECT_ERR;
+  } else {
+    if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+    if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+  }
+  record->owner->EventEntry(record->fd, flags);
+}
+
+void Multi::OnUvTimer(uv_timer_t* handle) {
+  Timer* timer = static_cast<Timer*>(handle->data);
+  timer->owner->EventEntry(CURL_SOCKET_TIMEOUT, 0);
+}
+
+// Calls the user's SOCKETFUNCTION / TIMERFUNCTION. -1, a throw or an invalid
+// return aborts this Multi after libcurl returns; libcurl itself always gets 0.
+void Multi::CallUser(int kind, std::initializer_list<napi_value> args) {
+  Napi::Env env = Env();
+  napi_value result = nullptr;
+  napi_status status = napi_call_function(env, env.Undefined(), Slot(2 * kind), args.size(), args.begin(), &result);
+  const char* name = kind == kSocketFunction ? "SOCKETFUNCTION" : "TIMERFUNCTION";
+  if (status != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value error;
+      napi_get_and_clear_last_exception(env, &error);
+      RequestAbort(Napi::Value(env, error));
+    } else {
+      RequestAbort(Napi::Error::New(env, std::string(name) + " could not be called").Value());
+    }
+    return;
+  }
+  Napi::Value value(env, result);
+  if (value.IsUndefined()) return;
+  if (value.IsNumber()) {
+    double d = value.As<Napi::Number>().DoubleValue();
+    if (d == -1) RequestAbort(env.Undefined());
+    else if (!std::isfinite(d) || d != std::trunc(d)) RequestAbort(Napi::TypeError::New(env, std::string(name) + " returned a non-integer number; expected 0, -1 or nothing").Value());
+    return;
+  }
+  RequestAbort(Napi::TypeError::New(env, std::string(name) + " returned a " +
+                                             (value.IsString() ? "string" : "non-number") + "; expected 0, -1 or nothing").Value());
+}
+
+void Multi::RequestAbort(Napi::Value cause) {
+  abortRequested_ = true;
+  if (!hasAbortCause_) {
+    hasAbortCause_ = true;
+    slots_.Value().Set(static_cast<uint32_t>(kAbortCauseSlot), cause);
+  }
+}
+
+int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, void* socketp) {
+  Multi* self = static_cast<Multi*>(userp);
+  SocketRecord* record = static_cast<SocketRecord*>(socketp);
+  AddonState* s = self->state_.get();
+  bool callUser = (self->callbacksSet_ & (1u << kSocketFunction)) && s->CanCallJs();
+
+  if (what != CURL_POLL_REMOVE) {
+    if (record == nullptr) {
+      record = NewRecord(self->state_, self, fd);
+      self->records_[fd] = record;
+      curl_multi_assign(self->multi_, fd, record);
+      if (!self->manual_) {
+        int rc = uv_poll_init_socket(s->loop, &record->handle, fd);
+        if (rc == 0) {
+          record->pollInitialized = true;
+          record->handle.data = record;
+          uv_unref(reinterpret_cast<uv_handle_t*>(&record->handle));
+        } else if (s->CanCallJs()) {
+          self->RequestAbort(SystemError(self->Env(), -rc, "uv_poll_init").Value());
+        }
+      }
+    }
+    if (record->pollInitialized) {
+      int events = 0;
+      if (what & CURL_POLL_IN) events |= UV_READABLE;
+      if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
+      uv_poll_start(&record->handle, events, &Multi::OnPoll);
+    }
+  }
+
+  if (callUser) {
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    char* priv = nullptr;
+    curl_easy_getinfo(easyHandle, CURLINFO_PRIVATE, &priv);
+    Easy* easy = reinterpret_cast<Easy*>(priv);
+    Napi::Value owner = easy != nullptr ? easy->Owner(env) : env.Null();
+    if (owner.IsUndefined()) owner = env.Null();
+    Napi::Value socketValue = record != nullptr && !record->user.IsEmpty() ? record->user.Value().Get(0u) : env.Undefined();
+    self->CallUser(kSocketFunction, {owner, Napi::Number::New(env, fd), Napi::Number::New(env, what),
+                                     self->Slot(2 * kSocketFunction + 1), socketValue});
+  }
+
+  if (what == CURL_POLL_REMOVE && record != nullptr) {
+    curl_multi_assign(self->multi_, fd, nullptr);
+    self->ReleaseRecord(record);
+  }
+  return 0;
+}
+
+// Stops and frees a socket record. uv_close unregisters the fd from the loop
+// right away, so libcurl may hand out the same fd number again at once.
+void Multi::ReleaseRecord(SocketRecord* record) {
+  auto it = records_.find(record->fd);
+  if (it != records_.end() && it->second == record) records_.erase(it);
+  record->user.Reset();  // deleting a reference runs no JS
+  if (record->pollInitialized) {
+    uv_poll_stop(&record->handle);
+    CloseAndDelete(record, state_.get());
+  } else {
+    std::unique_ptr<SocketRecord> drop(record);
+  }
+}
+
+int Multi::OnTimer(CURLM*, long timeoutMs, void* userp) {
+  Multi* self = static_cast<Multi*>(userp);
+  if (!self->manual_ && self->timer_ != nullptr) {
+    if (timeoutMs < 0) uv_timer_stop(&self->timer_->handle);
+    else uv_timer_start(&self->timer_->handle, &Multi::OnUvTimer, static_cast<uint64_t>(timeoutMs), 0);
+  }
+  if ((self->callbacksSet_ & (1u << kTimerFunction)) && self->state_->CanCallJs()) {
+    Napi::Env env = self->Env();
+    Napi::HandleScope scope(env);
+    self->CallUser(kTimerFunction, {Napi::Number::New(env, static_cast<double>(timeoutMs)), self->Slot(2 * kTimerFunction + 1)});
+  }
+  return 0;
+}
+
+}  // namespace cs

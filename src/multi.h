@@ -1,0 +1,108 @@
+// Multi: a libcurl multi handle driven by libuv on the JS thread ('uv'
+// mode), or by the application through socketAction ('manual' mode).
+#pragma once
+
+#include <curl/curl.h>
+#include <napi.h>
+#include <uv.h>
+
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "state.h"
+
+namespace cs {
+
+class Easy;
+class Multi;
+
+// One per socket libcurl asked us to watch; it is also libcurl's socketp
+// (curl_multi_assign). In 'uv' mode it owns the uv_poll_t and is freed in
+// the handle's close callback.
+struct SocketRecord {
+  uv_poll_t handle;
+  StatePtr state;
+  Multi* owner = nullptr;
+  curl_socket_t fd = CURL_SOCKET_BAD;
+  bool pollInitialized = false;
+  Napi::ObjectReference user;  // [value] set by assign()
+};
+
+class Multi : public Napi::ObjectWrap<Multi> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Multi(const Napi::CallbackInfo& info);
+  ~Multi() override;
+
+  // Called by AddonState::Settle once libcurl has returned.
+  bool ApplyDeferred(Napi::Env env);
+  bool DeliverCompletions(Napi::Env env);
+  // Removes an in-flight transfer now (not inside libcurl); it is delivered
+  // by the next Settle.
+  void CancelNow(Easy* easy);
+  // An Easy is being freed while attached here: detach it, no JS.
+  void Detach(Easy* easy);
+  // Closes everything natively, no JS (teardown, GC).
+  void Shutdown();
+
+ private:
+  struct Timer {
+    uv_timer_t handle;
+    StatePtr state;
+    Multi* owner;
+  };
+  struct KeepAlive {
+    uv_async_t handle;
+    StatePtr state;
+  };
+  struct Completion {
+    Easy* easy;
+    CURLcode code;
+    int reason;
+  };
+
+  Napi::Value Add(const Napi::CallbackInfo& info);
+  Napi::Value Cancel(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Setopt(const Napi::CallbackInfo& info);
+  Napi::Value SetCallback(const Napi::CallbackInfo& info);
+  Napi::Value Assign(const Napi::CallbackInfo& info);
+  Napi::Value SocketAction(const Napi::CallbackInfo& info);
+  Napi::Value Running(const Napi::CallbackInfo& info);
+
+  static int OnSocket(CURL* easy, curl_socket_t fd, int what, void* userp, void* socketp);
+  static int OnTimer(CURLM* multi, long timeoutMs, void* userp);
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+  static void OnUvTimer(uv_timer_t* handle);
+
+  // One entry into libcurl from a uv event.
+  void EventEntry(curl_socket_t fd, int events);
+  int RunSocketAction(curl_socket_t fd, int events);
+  void DrainMessages();
+  void CallUser(int kind, std::initializer_list<napi_value> args);
+  void RequestAbort(Napi::Value cause);
+  void ReleaseRecord(SocketRecord* record);
+  void TransfersChanged();
+  void CloseNow();
+  Napi::Value Slot(int index);
+
+  StatePtr state_;
+  CURLM* multi_ = nullptr;
+  bool manual_ = false;
+  Timer* timer_ = nullptr;
+  KeepAlive* keepAlive_ = nullptr;
+  bool keptAlive_ = false;
+  std::unique_ptr<Napi::AsyncContext> asyncContext_;
+  std::unordered_set<Easy*> transfers_;
+  std::unordered_map<curl_socket_t, SocketRecord*> records_;
+  std::vector<Completion> completions_;
+  Napi::ObjectReference slots_;  // [socketFn, socketData, timerFn, timerData, abortCause]
+  unsigned callbacksSet_ = 0;
+  bool abortRequested_ = false;
+  bool hasAbortCause_ = false;
+  bool closeRequested_ = false;
+  bool referenced_ = false;
+};
+
+}  // namespace cs

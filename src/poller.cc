@@ -1,0 +1,110 @@
+#include "poller.h"
+
+#include <curl/curl.h>
+
+namespace cs {
+
+Napi::Function Poller::Init(Napi::Env env) {
+  return DefineClass(env, "NativePoller", {
+    InstanceMethod<&Poller::Start>("start"),
+    InstanceMethod<&Poller::Stop>("stop"),
+    InstanceMethod<&Poller::Close>("close"),
+  });
+}
+
+// new NativePoller(fd)
+Poller::Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) {
+  Napi::Env env = info.Env();
+  state_ = GetState(env);
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  auto handle = std::make_unique<Handle>();
+  handle->state = state_;
+  handle->owner = this;
+  int rc = uv_poll_init_socket(state_->loop, &handle->handle, fd);
+  if (rc != 0) {
+    SystemError(env, -rc, "uv_poll_init").ThrowAsJavaScriptException();
+    return;
+  }
+  handle->handle.data = handle.get();
+  handle_ = handle.release();  // owned until CloseAndDelete
+  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "curl-sockets:Poller", info.This().As<Napi::Object>());
+  state_->pollers.insert(this);
+}
+
+Poller::~Poller() {
+  NoJsScope noJs(state_.get());
+  Shutdown();
+  if (state_->tearingDown) (void)asyncContext_.release();
+}
+
+void Poller::Shutdown() {
+  if (handle_ == nullptr) return;
+  uv_poll_stop(&handle_->handle);
+  handle_->owner = nullptr;
+  CloseAndDelete(handle_, state_.get());
+  handle_ = nullptr;
+  if (active_ && !state_->tearingDown && state_->noJsDepth == 0) Unref();
+  active_ = false;
+  callback_.Reset();
+  state_->pollers.erase(this);
+}
+
+// start(events: CURL_CSELECT_IN | CURL_CSELECT_OUT bits, callback(status, events))
+Napi::Value Poller::Start(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (handle_ == nullptr) {
+    Napi::Error::New(env, "Poller is closed").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int wanted = info[0].As<Napi::Number>().Int32Value();
+  int events = 0;
+  if (wanted & CURL_CSELECT_IN) events |= UV_READABLE;
+  if (wanted & CURL_CSELECT_OUT) events |= UV_WRITABLE;
+  callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+  int rc = uv_poll_start(&handle_->handle, events, &Poller::OnPoll);
+  if (rc != 0) {
+    SystemError(env, -rc, "uv_poll_start").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (!active_) Ref();  // a watching Poller keeps its JS object alive
+  active_ = true;
+  return env.Undefined();
+}
+
+Napi::Value Poller::Stop(const Napi::CallbackInfo& info) {
+  if (handle_ != nullptr) uv_poll_stop(&handle_->handle);
+  if (active_) Unref();
+  active_ = false;
+  return info.Env().Undefined();
+}
+
+Napi::Value Poller::Close(const Napi::CallbackInfo& info) {
+  Shutdown();
+  return info.Env().Undefined();
+}
+
+void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
+  Handle* h = static_cast<Handle*>(handle->data);
+  Poller* self = h->owner;
+  if (self == nullptr || !self->state_->CanCallJs() || self->callback_.IsEmpty()) return;
+  Napi::Env env = self->Env();
+  Napi::HandleScope handleScope(env);
+  Napi::CallbackScope callbackScope(env, *self->asyncContext_);
+  int flags = 0;
+  if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+  if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+  napi_value args[] = {Napi::Number::New(env, status < 0 ? status : 0), Napi::Number::New(env, flags)};
+  napi_value result;
+  Napi::Function fn = self->callback_.Value();
+  if (napi_call_function(env, env.Undefined(), fn, 2, args, &result) != napi_ok) {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value error;
+      napi_get_and_clear_last_exception(env, &error);
+      napi_fatal_exception(env, error);  // like any other event callback: uncaughtException
+    }
+  }
+}
+
+}  // namespace cs

@@ -1,0 +1,39 @@
+// Poller: a uv_poll_t on the environment's loop, for applications that drive
+// a 'manual' Multi themselves (the multi-uv.c pattern, in TypeScript).
+#pragma once
+
+#include <napi.h>
+#include <uv.h>
+
+#include <memory>
+
+#include "state.h"
+
+namespace cs {
+
+class Poller : public Napi::ObjectWrap<Poller> {
+ public:
+  static Napi::Function Init(Napi::Env env);
+  explicit Poller(const Napi::CallbackInfo& info);
+  ~Poller() override;
+  void Shutdown();
+
+ private:
+  struct Handle {
+    uv_poll_t handle;
+    StatePtr state;
+    Poller* owner;
+  };
+  Napi::Value Start(const Napi::CallbackInfo& info);
+  Napi::Value Stop(const Napi::CallbackInfo& info);
+  Napi::Value Close(const Napi::CallbackInfo& info);
+  static void OnPoll(uv_poll_t* handle, int status, int events);
+
+  StatePtr state_;
+  Handle* handle_ = nullptr;
+  bool active_ = false;
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> asyncContext_;
+};
+
+}  // namespace cs

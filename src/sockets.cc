@@ -1,0 +1,196 @@
+#include "sockets.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cmath>
+
+#include "state.h"
+
+namespace cs {
+
+namespace {
+
+bool IntArg(const Napi::CallbackInfo& info, size_t i, const char* name, int* out) {
+  Napi::Value v = info[i];
+  if (v.IsNumber()) {
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (std::isfinite(d) && d == std::trunc(d) && d >= INT_MIN && d <= INT_MAX) {
+      *out = static_cast<int>(d);
+      return true;
+    }
+  }
+  Napi::TypeError::New(info.Env(), std::string(name) + " must be an integer").ThrowAsJavaScriptException();
+  return false;
+}
+
+// createSocket(family, socktype, protocol) -> fd, close-on-exec
+Napi::Value CreateSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int family, socktype, protocol;
+  if (!IntArg(info, 0, "family", &family) || !IntArg(info, 1, "socktype", &socktype) ||
+      !IntArg(info, 2, "protocol", &protocol)) {
+    return env.Undefined();
+  }
+  int fd = socket(family, socktype | SOCK_CLOEXEC, protocol);
+  if (fd < 0) {
+    SystemError(env, errno, "socket").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// closeSocket(fd). Inside a CLOSESOCKETFUNCTION it also tells the binding
+// that the callback closed the fd it was given.
+Napi::Value CloseSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!IntArg(info, 0, "fd", &fd)) return env.Undefined();
+  StatePtr state = GetState(env);
+  if (fd == state->closingFd) {
+    if (state->closingFdClosed) {
+      SystemError(env, EBADF, "close").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    state->closingFdClosed = true;
+  } else if (state->openSockets.count(fd)) {
+    Napi::Error error = Napi::Error::New(env, "fd " + std::to_string(fd) +
+        " belongs to libcurl until it is handed to CLOSESOCKETFUNCTION; closing it now would close it twice");
+    error.Set("code", Napi::String::New(env, "ERR_SOCKET_OWNED_BY_LIBCURL"));
+    error.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (close(fd) != 0 && errno != EINTR) {
+    SystemError(env, errno, "close").ThrowAsJavaScriptException();
+  }
+  return env.Undefined();
+}
+
+// setSocketOption(fd, level, name, value: number | boolean | Buffer)
+Napi::Value SetSocketOption(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd, level, name;
+  if (!IntArg(info, 0, "fd", &fd) || !IntArg(info, 1, "level", &level) || !IntArg(info, 2, "name", &name)) {
+    return env.Undefined();
+  }
+  Napi::Value value = info[3];
+  int rc;
+  if (value.IsBuffer()) {
+    Napi::Buffer<char> buffer = value.As<Napi::Buffer<char>>();
+    rc = setsockopt(fd, level, name, buffer.Data(), static_cast<socklen_t>(buffer.Length()));
+  } else if (value.IsBoolean()) {
+    int v = value.As<Napi::Boolean>().Value() ? 1 : 0;
+    rc = setsockopt(fd, level, name, &v, sizeof v);
+  } else {
+    int v;
+    if (!IntArg(info, 3, "value", &v)) return env.Undefined();
+    rc = setsockopt(fd, level, name, &v, sizeof v);
+  }
+  if (rc != 0) SystemError(env, errno, "setsockopt").ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// getSocketOption(fd, level, name) -> number
+Napi::Value GetSocketOption(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd, level, name;
+  if (!IntArg(info, 0, "fd", &fd) || !IntArg(info, 1, "level", &level) || !IntArg(info, 2, "name", &name)) {
+    return env.Undefined();
+  }
+  int v = 0;
+  socklen_t length = sizeof v;
+  if (getsockopt(fd, level, name, &v, &length) != 0) {
+    SystemError(env, errno, "getsockopt").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (length == 1) v = static_cast<unsigned char>(v);  // a few options are one byte
+  return Napi::Number::New(env, v);
+}
+
+// dupSocket(fd) -> a close-on-exec duplicate
+Napi::Value DupSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!IntArg(info, 0, "fd", &fd)) return env.Undefined();
+  int copy = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) {
+    SystemError(env, errno, "fcntl").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, copy);
+}
+
+// Bytes waiting in the kernel receive queue.
+Napi::Value PendingBytes(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!IntArg(info, 0, "fd", &fd)) return env.Undefined();
+  int pending = 0;
+  if (ioctl(fd, FIONREAD, &pending) != 0) {
+    SystemError(env, errno, "ioctl").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, pending);
+}
+
+Napi::Value AddressObject(Napi::Env env, const sockaddr_storage& ss, socklen_t length) {
+  Napi::Object o = Napi::Object::New(env);
+  char text[INET6_ADDRSTRLEN] = "";
+  o.Set("family", Napi::Number::New(env, ss.ss_family));
+  if (ss.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+    o.Set("address", Napi::String::New(env, text));
+    o.Set("port", Napi::Number::New(env, ntohs(in->sin_port)));
+  } else if (ss.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+    o.Set("address", Napi::String::New(env, text));
+    o.Set("port", Napi::Number::New(env, ntohs(in6->sin6_port)));
+  } else if (ss.ss_family == AF_UNIX) {
+    auto* un = reinterpret_cast<const sockaddr_un*>(&ss);
+    size_t max = length > offsetof(sockaddr_un, sun_path) ? length - offsetof(sockaddr_un, sun_path) : 0;
+    o.Set("address", Napi::String::New(env, un->sun_path, strnlen(un->sun_path, max)));
+    o.Set("port", Napi::Number::New(env, 0));
+  } else {
+    o.Set("address", Napi::String::New(env, ""));
+    o.Set("port", Napi::Number::New(env, 0));
+  }
+  return o;
+}
+
+// peerAddress(fd) -> { family, address, port } or null when not connected
+Napi::Value PeerAddress(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!IntArg(info, 0, "fd", &fd)) return env.Undefined();
+  sockaddr_storage ss{};
+  socklen_t length = sizeof ss;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &length) != 0) {
+    if (errno == ENOTCONN) return env.Null();
+    SystemError(env, errno, "getpeername").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return AddressObject(env, ss, length);
+}
+
+}  // namespace
+
+void InitSockets(Napi::Env env, Napi::Object exports) {
+  exports.Set("createSocket", Napi::Function::New<CreateSocket>(env, "createSocket"));
+  exports.Set("closeSocket", Napi::Function::New<CloseSocket>(env, "closeSocket"));
+  exports.Set("setSocketOption", Napi::Function::New<SetSocketOption>(env, "setSocketOption"));
+  exports.Set("getSocketOption", Napi::Function::New<GetSocketOption>(env, "getSocketOption"));
+  exports.Set("dupSocket", Napi::Function::New<DupSocket>(env, "dupSocket"));
+  exports.Set("pendingBytes", Napi::Function::New<PendingBytes>(env, "pendingBytes"));
+  exports.Set("peerAddress", Napi::Function::New<PeerAddress>(env, "peerAddress"));
+}
+
+}  // namespace cs

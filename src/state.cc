@@ -1,0 +1,88 @@
+#include "state.h"
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "easy.h"
+#include "multi.h"
+#include "poller.h"
+
+namespace cs {
+
+StatePtr GetState(Napi::Env env) {
+  return *env.GetInstanceData<StatePtr>();
+}
+
+void AddonState::UvCloseFinished() {
+  --pendingUvCloses;
+  if (tearingDown && pendingUvCloses == 0 && cleanupHook != nullptr) {
+    napi_async_cleanup_hook_handle hook = cleanupHook;
+    cleanupHook = nullptr;
+    napi_remove_async_cleanup_hook(hook);
+  }
+}
+
+void AddonState::Settle(Napi::Env env) {
+  if (libcurlDepth > 0 || settling || !CanCallJs()) return;
+  settling = true;
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    std::vector<Multi*> snapshot(multis.begin(), multis.end());
+    for (Multi* multi : snapshot) {
+      if (multis.count(multi) && multi->ApplyDeferred(env)) progress = true;
+    }
+    snapshot.assign(multis.begin(), multis.end());
+    for (Multi* multi : snapshot) {
+      if (multis.count(multi) && multi->DeliverCompletions(env)) progress = true;
+    }
+    if (!deferredEasyCloses.empty()) {
+      std::vector<Easy*> closes;
+      closes.swap(deferredEasyCloses);
+      for (Easy* easy : closes) {
+        if (easies.count(easy) && easy->multi() == nullptr) easy->Destroy();
+        else if (easies.count(easy)) deferredEasyCloses.push_back(easy);
+      }
+      progress = progress || deferredEasyCloses.size() < closes.size();
+    }
+  }
+  settling = false;
+}
+
+// Environment teardown (process exit, worker termination): JS can no longer
+// run, so every handle is closed natively. The async cleanup hook lets the
+// loop run the uv close callbacks before it is closed.
+void AddonState::TearDown() {
+  tearingDown = true;
+  NoJsScope noJs(this);
+  std::vector<Multi*> ms(multis.begin(), multis.end());
+  for (Multi* multi : ms) multi->Shutdown();
+  std::vector<Easy*> es(easies.begin(), easies.end());
+  for (Easy* easy : es) easy->Destroy();
+  std::vector<Poller*> ps(pollers.begin(), pollers.end());
+  for (Poller* poller : ps) poller->Shutdown();
+  // Anything opened that libcurl never handed back (it should not happen).
+  for (auto& entry : openSockets) close(entry.first);
+  openSockets.clear();
+  // uv close callbacks may outlive the environment: drop every reference now.
+  easyCtor.Reset();
+  multiCtor.Reset();
+  pollerCtor.Reset();
+  onTransferDone.Reset();
+  emitWarning.Reset();
+  infoScratchRef.Reset();
+  infoScratch = nullptr;
+}
+
+Napi::Error SystemError(Napi::Env env, int err, const char* syscall) {
+  const char* code = uv_err_name(-err);
+  std::string message = std::string(syscall) + " " + code + " (" + std::strerror(err) + ")";
+  Napi::Error error = Napi::Error::New(env, message);
+  error.Set("code", Napi::String::New(env, code));
+  error.Set("errno", Napi::Number::New(env, -err));
+  error.Set("syscall", Napi::String::New(env, syscall));
+  return error;
+}
+
+}  // namespace cs

@@ -1,0 +1,124 @@
+// Per-environment (per JS thread) state. Nothing here is static: each worker
+// thread that loads the addon gets its own AddonState through instance data.
+#pragma once
+
+#include <curl/curl.h>
+#include <napi.h>
+#include <uv.h>
+
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+namespace cs {
+
+class Easy;
+class Multi;
+class Poller;
+struct CloseHook;
+
+// Every socket a transfer opened through the binding's opensocket, until
+// libcurl hands it to the close callback. `hook` is the user's
+// CLOSESOCKETFUNCTION that was current when the socket was opened (libcurl
+// keeps that one with the connection); `handedBy` marks a socket given with
+// Easy#useConnectedSocket, which the binding itself closes.
+struct OpenSocket {
+  std::shared_ptr<CloseHook> hook;
+  Easy* handedBy = nullptr;
+  bool handed = false;
+};
+
+struct AddonState {
+  Napi::FunctionReference easyCtor;
+  Napi::FunctionReference multiCtor;
+  Napi::FunctionReference pollerCtor;
+  // Set once by initialize(): the TS function that settles a transfer's
+  // promise, and the scratch array it reads numeric results from.
+  Napi::FunctionReference onTransferDone;
+  Napi::FunctionReference emitWarning;
+  Napi::ObjectReference infoScratchRef;
+  double* infoScratch = nullptr;
+  size_t infoScratchLength = 0;
+
+  uv_loop_t* loop = nullptr;
+  napi_env env = nullptr;
+  bool tearingDown = false;
+  int noJsDepth = 0;      // > 0 while JS must not run (finalizers)
+  int libcurlDepth = 0;   // > 0 while a libcurl call is on the stack
+  bool settling = false;
+
+  std::unordered_set<Multi*> multis;
+  std::unordered_set<Easy*> easies;
+  std::unordered_set<Poller*> pollers;
+  std::vector<Easy*> deferredEasyCloses;
+  std::unordered_map<curl_socket_t, OpenSocket> openSockets;
+
+  // While a user CLOSESOCKETFUNCTION runs: the fd it was given, and whether
+  // it closed it with closeSocket().
+  curl_socket_t closingFd = CURL_SOCKET_BAD;
+  bool closingFdClosed = false;
+
+  napi_async_cleanup_hook_handle cleanupHook = nullptr;
+  int pendingUvCloses = 0;
+
+  bool CanCallJs() const { return !tearingDown && noJsDepth == 0; }
+  bool InLibcurl() const { return libcurlDepth > 0; }
+
+  // Runs what was deferred while libcurl was on the stack (closes, aborts),
+  // and delivers finished transfers to JS. Call at the end of every entry.
+  void Settle(Napi::Env env);
+
+  // uv handles are freed in their close callbacks; teardown waits for them.
+  void UvCloseStarted() { ++pendingUvCloses; }
+  void UvCloseFinished();
+
+  void TearDown();
+};
+
+using StatePtr = std::shared_ptr<AddonState>;
+StatePtr GetState(Napi::Env env);
+
+// Counts one entry into libcurl for the re-entrancy guard.
+class LibcurlCall {
+ public:
+  explicit LibcurlCall(AddonState* state) : state_(state) { ++state_->libcurlDepth; }
+  ~LibcurlCall() { --state_->libcurlDepth; }
+  LibcurlCall(const LibcurlCall&) = delete;
+  LibcurlCall& operator=(const LibcurlCall&) = delete;
+
+ private:
+  AddonState* state_;
+};
+
+// Marks a stretch where JS must not run (GC finalizers, teardown).
+class NoJsScope {
+ public:
+  explicit NoJsScope(AddonState* state) : state_(state) { ++state_->noJsDepth; }
+  ~NoJsScope() { --state_->noJsDepth; }
+  NoJsScope(const NoJsScope&) = delete;
+  NoJsScope& operator=(const NoJsScope&) = delete;
+
+ private:
+  AddonState* state_;
+};
+
+// Closes a heap-allocated uv handle wrapper and deletes it in the close
+// callback, where libuv is done with its memory. T has `handle` and a StatePtr `state`.
+template <typename T>
+void CloseAndDelete(T* wrapper, AddonState* state) {
+  state->UvCloseStarted();
+  uv_handle_t* handle = reinterpret_cast<uv_handle_t*>(&wrapper->handle);
+  handle->data = wrapper;
+  uv_close(handle, [](uv_handle_t* h) {
+    std::unique_ptr<T> owned(static_cast<T*>(h->data));
+    StatePtr s = owned->state;  // keeps the state alive past the delete
+    owned.reset();
+    s->UvCloseFinished();
+  });
+}
+
+// A system error shaped like Node's: message "syscall CODE", .code, .errno, .syscall.
+Napi::Error SystemError(Napi::Env env, int err, const char* syscall);
+
+}  // namespace cs
