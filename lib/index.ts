@@ -3,6 +3,7 @@ export { Easy } from './easy';
 export { Multi } from './multi';
 export { Poller } from './poller';
 export { CurlError, BlockedAddressError } from './errors';
+export { IpPolicy } from './ip-policy';
 export { createSocket, closeSocket, setSocketOption, getSocketOption, adoptSocket } from './sockets';
 export { libcurlVersion, libcurlFeatures } from './version';
 export * from './constants';

@@ -71,6 +71,7 @@ export interface NativeEasy {
   close(): void;
   useConnectedSocket(fd: number): void;
   errorBuffer(): string;
+  dropConnectedSocket(): void;
 }
 
 export interface NativeMulti {
@@ -142,6 +143,7 @@ export interface NativeModule {
   dupSocket(fd: number): number;
   pendingBytes(fd: number): number;
   peerAddress(fd: number): NativeAddress | null;
+  findSocket(localIp: string, localPort: number): number;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -53,6 +53,7 @@ Napi::Function Easy::Init(Napi::Env env) {
     InstanceMethod<&Easy::Close>("close"),
     InstanceMethod<&Easy::UseConnectedSocket>("useConnectedSocket"),
     InstanceMethod<&Easy::ErrorBuffer>("errorBuffer"),
+    InstanceMethod<&Easy::DropConnectedSocket>("dropConnectedSocket"),
   });
 }
 
@@ -468,6 +469,13 @@ void Easy::ClearHandedSocket() {
   }
   privatePathActive_ = false;
   restoreUnixPath_ = false;
+}
+
+// dropConnectedSocket(): forgets a handed socket (closing it, or shutting
+// down its pooled connection); IpPolicy#apply uses it.
+Napi::Value Easy::DropConnectedSocket(const Napi::CallbackInfo& info) {
+  ClearHandedSocket();
+  return info.Env().Undefined();
 }
 
 Napi::Value Easy::ErrorBuffer(const Napi::CallbackInfo& info) {

@@ -93,6 +93,7 @@ class Easy : public Napi::ObjectWrap<Easy> {
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value UseConnectedSocket(const Napi::CallbackInfo& info);
   Napi::Value ErrorBuffer(const Napi::CallbackInfo& info);
+  Napi::Value DropConnectedSocket(const Napi::CallbackInfo& info);
 
   void InstallOwnedOptions();
   void ApplyCallbackOption(int kind, bool on);

@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <climits>
 #include <cmath>
+#include <string>
 
 #include "state.h"
 
@@ -181,6 +182,34 @@ Napi::Value PeerAddress(const Napi::CallbackInfo& info) {
   return AddressObject(env, ss, length);
 }
 
+// findSocket(localIp, localPort) -> the fd libcurl owns whose local address
+// is that, or -1. PREREQFUNCTION knows the connection only by its addresses;
+// IpPolicy needs the socket to read the real peer.
+Napi::Value FindSocket(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string ip = info[0].As<Napi::String>().Utf8Value();
+  int port = info[1].As<Napi::Number>().Int32Value();
+  StatePtr state = GetState(env);
+  for (auto& entry : state->openSockets) {
+    sockaddr_storage ss{};
+    socklen_t length = sizeof ss;
+    if (getsockname(entry.first, reinterpret_cast<sockaddr*>(&ss), &length) != 0) continue;
+    char text[INET6_ADDRSTRLEN] = "";
+    int localPort = -1;
+    if (ss.ss_family == AF_INET) {
+      auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+      inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
+      localPort = ntohs(in->sin_port);
+    } else if (ss.ss_family == AF_INET6) {
+      auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+      inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
+      localPort = ntohs(in6->sin6_port);
+    }
+    if (localPort == port && ip == text) return Napi::Number::New(env, entry.first);
+  }
+  return Napi::Number::New(env, -1);
+}
+
 }  // namespace
 
 void InitSockets(Napi::Env env, Napi::Object exports) {
@@ -191,6 +220,7 @@ void InitSockets(Napi::Env env, Napi::Object exports) {
   exports.Set("dupSocket", Napi::Function::New<DupSocket>(env, "dupSocket"));
   exports.Set("pendingBytes", Napi::Function::New<PendingBytes>(env, "pendingBytes"));
   exports.Set("peerAddress", Napi::Function::New<PeerAddress>(env, "peerAddress"));
+  exports.Set("findSocket", Napi::Function::New<FindSocket>(env, "findSocket"));
 }
 
 }  // namespace cs
