@@ -22,6 +22,7 @@ interface CallbackSlot {
 }
 
 const CALLBACK_KINDS = 8;
+const NOPROGRESS = optionInfo('NOPROGRESS')?.id ?? 43;
 const OWNED_REASON =
   'curl-sockets owns it (the write path, the error buffer, the handle pointer, the share handle and signal handling are the binding\'s)';
 
@@ -123,6 +124,11 @@ export class Easy {
         slot.data = value === null ? undefined : value;
       }
       this.#native.setCallback(kind, slot.fn, slot.data);
+      if (kind === CallbackKind.Xferinfo && slot.fn === null) {
+        // Setting the callback turned the progress meter's switch on; put back the user's value or the default.
+        const noprogress = this.#values.get(NOPROGRESS) ?? [NativeOptionKind.Long, 1];
+        this.#native.setopt(NOPROGRESS, noprogress[0], noprogress[1]);
+      }
       return;
     }
     const kind = nativeKind(info);

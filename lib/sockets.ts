@@ -54,6 +54,11 @@ export function adoptSocket(socket: net.Socket): number {
   const fd = (socket as unknown as { _handle?: HandleWithFd | null })._handle?.fd;
   if (typeof fd !== 'number' || fd < 0) throw new Error('adoptSocket: the socket has no file descriptor');
   if (native.peerAddress(fd) === null) throw new Error('adoptSocket: the socket is not connected');
+  const queued = native.pendingBytes(fd);
+  if (queued > 0) {
+    // Data the application may have meant to read through the net.Socket.
+    throw new Error(`adoptSocket: the socket has ${queued} bytes of unread data waiting in the kernel`);
+  }
   const copy = native.dupSocket(fd);
   socket.destroy();
   return copy;

@@ -488,6 +488,7 @@ void Easy::Started(Multi* multi) {
   headers_.clear();
   bodyTooLarge_ = false;
   hasFault_ = false;
+  failTransfer_ = false;
   cancelReason_ = kEndedByLibcurl;
   errorBuffer_[0] = '\0';
   if (restoreUnixPath_) {
@@ -519,6 +520,7 @@ void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCa
   AddonState* s = state_.get();
   Napi::HandleScope scope(env);
   if (bodyTooLarge_ && (code == CURLE_WRITE_ERROR || code == CURLE_OK)) code = CURLE_FILESIZE_EXCEEDED;
+  if (failTransfer_ && code == CURLE_OK) code = CURLE_ABORTED_BY_CALLBACK;
   double* out = s->infoScratch;
   char* primaryIp = nullptr;
   char* localIp = nullptr;
@@ -570,6 +572,7 @@ void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCa
   Napi::Value owner = Owner(env);
   slots_.Value().Set(static_cast<uint32_t>(kFaultSlot), env.Undefined());
   hasFault_ = false;
+  failTransfer_ = false;
   headers_.clear();
   Napi::Function done = s->onTransferDone.Value();
   napi_value args[] = {

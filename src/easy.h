@@ -119,6 +119,7 @@ class Easy : public Napi::ObjectWrap<Easy> {
   double maxBodyBytes_ = -1;
   bool bodyTooLarge_ = false;
   bool hasFault_ = false;
+  bool failTransfer_ = false;  // a callback with no failure value threw (DEBUGFUNCTION)
   int cancelReason_ = kEndedByLibcurl;
   bool closeRequested_ = false;
 

@@ -299,6 +299,7 @@ static size_t CallDataCallback(Easy* self, Napi::Function fn, Napi::Value client
 size_t Easy::OnWrite(char* data, size_t size, size_t count, void* clientp) {
   Easy* self = static_cast<Easy*>(clientp);
   size_t length = size * count;
+  if (self->failTransfer_) return 0;
   if (!(self->callbacksSet_ & (1u << kWrite))) return self->AppendBody(data, length) ? length : 0;
   if (!self->state()->CanCallJs()) return 0;
   return CallDataCallback(self, self->Slot(2 * kWrite).As<Napi::Function>(), self->Slot(2 * kWrite + 1), data, length,
@@ -308,6 +309,7 @@ size_t Easy::OnWrite(char* data, size_t size, size_t count, void* clientp) {
 size_t Easy::OnHeader(char* data, size_t size, size_t count, void* clientp) {
   Easy* self = static_cast<Easy*>(clientp);
   size_t length = size * count;
+  if (self->failTransfer_) return 0;
   // A status line starts a new response (redirect, 100 Continue, proxy
   // CONNECT): Transfer.headers keeps only the final response's fields.
   if (length >= 5 && memcmp(data, "HTTP/", 5) == 0) self->headers_.clear();
@@ -340,8 +342,11 @@ int Easy::OnDebug(CURL*, curl_infotype type, char* data, size_t size, void* clie
   if (!(self->callbacksSet_ & (1u << kDebug)) || !self->state()->CanCallJs()) return 0;
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
-  self->CallJs(self->Slot(2 * kDebug).As<Napi::Function>(),
-               {Napi::Number::New(env, type), Napi::Buffer<char>::Copy(env, data, size), self->Slot(2 * kDebug + 1)});
+  Napi::Value result = self->CallJs(self->Slot(2 * kDebug).As<Napi::Function>(),
+                                    {Napi::Number::New(env, type), Napi::Buffer<char>::Copy(env, data, size), self->Slot(2 * kDebug + 1)});
+  // libcurl ignores this callback's return: fail the transfer at the next
+  // callback that can, or when it ends.
+  if (result.IsEmpty()) self->failTransfer_ = true;
   return 0;
 }
 

@@ -1,0 +1,1317 @@
+/**
+ * IpPolicy end to end: the verdict is taken where libcurl is about to connect
+ * (opensocket) or about to reuse a pooled connection (prereq + getpeername),
+ * so every path to an address ends at the same check: odd IP spellings,
+ * redirects, names with several addresses, RESOLVE / CONNECT_TO, proxies from
+ * the environment, Unix sockets, other protocols, DoH and the connection pool.
+ *
+ * Network: loopback only. Every test that names a non-loopback address expects
+ * the refusal before connect(2), and additionally installs a SOCKOPTFUNCTION
+ * guard: libcurl calls it after the socket is created and before connect, so
+ * if the policy ever let such a socket through, the guard fails it (and the
+ * test) before a packet is sent. The DoH test runs in a child process inside a
+ * fresh network namespace (`unshare -rn`) and is skipped where that is not
+ * possible.
+ *
+ * Every denied case asserts that the server behind the address saw no
+ * connection (and no request).
+ */
+import { spawnSync } from 'node:child_process';
+import * as http from 'node:http';
+import * as net from 'node:net';
+import * as path from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AF_INET,
+  AF_INET6,
+  AF_UNIX,
+  BlockedAddressError,
+  CURL_SOCKOPT_ERROR,
+  CurlError,
+  Easy,
+  IpPolicy,
+  Multi,
+  libcurlVersion,
+} from '../dist/index.js';
+import {
+  TEST_CA_FILE,
+  startHttpServer,
+  startHttpsServer,
+  startRawTcpServer,
+  startUnixServer,
+  type TestServer,
+  type UnixTestServer,
+} from './helpers/servers';
+
+// ---------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------
+
+/** Runs `p` and returns what it rejected with; fails the test if it resolved. */
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (err) {
+    return err;
+  }
+  throw new Error('expected the transfer to be refused, but it succeeded');
+}
+
+interface BlockExpectation {
+  code?: string;
+  address?: string;
+  port?: number;
+  family?: number;
+  reason?: string | RegExp;
+}
+
+/** Asserts a CurlError whose cause is the BlockedAddressError described; returns the cause. */
+function expectBlocked(err: unknown, want: BlockExpectation = {}): BlockedAddressError {
+  expect(err).toBeInstanceOf(CurlError);
+  const curlError = err as CurlError;
+  expect(curlError.code).toBe(want.code ?? 'CURLE_COULDNT_CONNECT');
+  expect(curlError.cause).toBeInstanceOf(BlockedAddressError);
+  const cause = curlError.cause as BlockedAddressError;
+  expect(cause.code).toBe('ERR_BLOCKED_ADDRESS');
+  expect(cause.name).toBe('BlockedAddressError');
+  if (want.address !== undefined) expect(cause.address).toBe(want.address);
+  if (want.port !== undefined) expect(cause.port).toBe(want.port);
+  if (want.family !== undefined) expect(cause.family).toBe(want.family);
+  if (typeof want.reason === 'string') expect(cause.reason).toBe(want.reason);
+  else if (want.reason instanceof RegExp) expect(cause.reason).toMatch(want.reason);
+  return cause;
+}
+
+/** A refusal by libcurl itself (not a block): CurlError with that code and no BlockedAddressError cause. */
+function expectCurlCode(err: unknown, code: string): CurlError {
+  expect(err).toBeInstanceOf(CurlError);
+  const curlError = err as CurlError;
+  expect(curlError.code).toBe(code);
+  expect(curlError.cause).not.toBeInstanceOf(BlockedAddressError);
+  return curlError;
+}
+
+/**
+ * Fails every socket libcurl opens, after opensocket and before connect(2).
+ * Used wherever a test names a non-loopback address: the policy must refuse
+ * it in opensocket, so the guard must never be called.
+ */
+function guardConnect(easy: Easy): { calls: number } {
+  const guard = { calls: 0 };
+  easy.setopt('SOCKOPTFUNCTION', () => {
+    guard.calls += 1;
+    return CURL_SOCKOPT_ERROR;
+  });
+  return guard;
+}
+
+/** Collects what the write callback is given (to prove no body byte arrived). */
+function collectBody(easy: Easy): Buffer[] {
+  const chunks: Buffer[] = [];
+  easy.setopt('WRITEFUNCTION', (chunk: Buffer) => {
+    chunks.push(Buffer.from(chunk));
+    return chunk.length;
+  });
+  return chunks;
+}
+
+/** A minimal HTTP server on any loopback address (the shared helpers only take 127.0.0.1 and ::1). */
+interface CountingServer {
+  host: string;
+  port: number;
+  connections: number;
+  requests: string[];
+  close(): Promise<void>;
+}
+
+async function startCountingServer(host: string, port = 0, ipv6Only = false): Promise<CountingServer> {
+  const state = { connections: 0, requests: [] as string[] };
+  const sockets = new Set<net.Socket>();
+  const server = http.createServer((req, res) => {
+    state.requests.push(req.url ?? '');
+    const body = `hello from ${host}\n`;
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  server.keepAliveTimeout = 30_000;
+  server.on('connection', (sock: net.Socket) => {
+    state.connections += 1;
+    sockets.add(sock);
+    sock.on('error', () => undefined);
+    sock.once('close', () => sockets.delete(sock));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host, ipv6Only }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const actualPort = (server.address() as net.AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  return {
+    host,
+    port: actualPort,
+    get connections() {
+      return state.connections;
+    },
+    get requests() {
+      return state.requests;
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        for (const sock of sockets) sock.destroy();
+        server.close(() => resolve());
+      });
+      return closing;
+    },
+  };
+}
+
+/** A loopback port nothing listens on (bound, then released). */
+async function closedPort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+/** Every policy-related lock and a value of the right type for it. */
+const LOCKED_OPTIONS: ReadonlyArray<readonly [string, unknown]> = [
+  ['PROXY', 'http://127.0.0.1:9'],
+  ['PRE_PROXY', 'socks5://127.0.0.1:9'],
+  ['UNIX_SOCKET_PATH', '/tmp/curl-sockets-policy-test.sock'],
+  ['ABSTRACT_UNIX_SOCKET', 'curl-sockets-policy-test'],
+  ['DOH_URL', 'https://127.0.0.1:9/dns-query'],
+  ['OPENSOCKETFUNCTION', () => -1],
+  ['PREREQFUNCTION', () => 0],
+  ['PROTOCOLS', 0x7fffffff],
+  ['REDIR_PROTOCOLS', 0x7fffffff],
+  ['PROTOCOLS_STR', 'all'],
+  ['REDIR_PROTOCOLS_STR', 'all'],
+];
+
+/** setopt by a runtime name (the typed overload wants a literal name). */
+function setoptByName(easy: Easy, name: string, value: unknown): Easy {
+  return (easy.setopt as (name: string, value: unknown) => Easy)(name, value);
+}
+
+function expectAllLocked(easy: Easy): void {
+  for (const [name, value] of LOCKED_OPTIONS) {
+    expect(() => setoptByName(easy, name, value), name).toThrow(TypeError);
+    expect(() => setoptByName(easy, name, null), `${name} = null`).toThrow(TypeError);
+  }
+  expect(() => easy.useConnectedSocket(2_000_000)).toThrow(TypeError);
+}
+
+// ---------------------------------------------------------------------------
+// Shared servers
+// ---------------------------------------------------------------------------
+
+let web: TestServer; // 127.0.0.1:P
+let web6: TestServer; // [::1]:P6
+let shadow6: CountingServer; // [::1]:P, catches spellings of :: that reach ::1 on web's port
+
+beforeAll(async () => {
+  web = await startHttpServer({ host: '127.0.0.1' });
+  web6 = await startHttpServer({ host: '::1' });
+  shadow6 = await startCountingServer('::1', web.port, true);
+});
+
+afterAll(async () => {
+  await Promise.all([web.close(), web6.close(), shadow6.close()]);
+});
+
+it('runs against libcurl 8.x', () => {
+  expect(libcurlVersion).toMatch(/^8\./);
+});
+
+// ---------------------------------------------------------------------------
+// Default policy, allow, deny, check()
+// ---------------------------------------------------------------------------
+
+describe('default policy, allow and deny', () => {
+  it('blocks 127.0.0.1 before connect: CURLE_COULDNT_CONNECT caused by a BlockedAddressError (loopback)', async () => {
+    const before = web.connections;
+    const easy = new IpPolicy().apply(new Easy()).setopt('URL', `${web.url}/hello`);
+    const chunks = collectBody(easy);
+    const err = await rejection(easy.perform());
+    const cause = expectBlocked(err, { address: '127.0.0.1', port: web.port, family: AF_INET, reason: 'loopback' });
+    expect(cause).toBeInstanceOf(Error);
+    expect(cause.message).toContain('127.0.0.1');
+    expect(chunks).toEqual([]);
+    expect(web.connections).toBe(before);
+    easy.close();
+  });
+
+  it('blocks ::1 the same way (AF_INET6, loopback)', async () => {
+    const before = web6.connections;
+    const easy = new IpPolicy().apply(new Easy()).setopt('URL', `${web6.url}/hello`);
+    const err = await rejection(easy.perform());
+    expectBlocked(err, { address: '::1', port: web6.port, family: AF_INET6, reason: 'loopback' });
+    expect(web6.connections).toBe(before);
+    easy.close();
+  });
+
+  it('blocks localhost (both of its addresses)', async () => {
+    const before = web.connections + shadow6.connections;
+    const easy = new IpPolicy().apply(new Easy()).setopt('URL', `http://localhost:${web.port}/hello`);
+    const cause = expectBlocked(await rejection(easy.perform()), { port: web.port, reason: 'loopback' });
+    expect(['127.0.0.1', '::1']).toContain(cause.address);
+    expect(web.connections + shadow6.connections).toBe(before);
+    easy.close();
+  });
+
+  it("allow ['127.0.0.0/8'] lets the same URL through", async () => {
+    const before = web.connections;
+    const easy = new IpPolicy({ allow: ['127.0.0.0/8'] }).apply(new Easy()).setopt('URL', `${web.url}/hello`);
+    const t = await easy.perform();
+    expect(t.status).toBe(200);
+    expect(t.body.toString()).toBe('hello world\n');
+    expect(t.info.primaryIp).toBe('127.0.0.1');
+    expect(web.connections).toBe(before + 1);
+    easy.close();
+  });
+
+  it("allow ['::1'] lets [::1] through and still blocks 127.0.0.1", async () => {
+    const policy = new IpPolicy({ allow: ['::1'] });
+    const ok = policy.apply(new Easy()).setopt('URL', `${web6.url}/hello`);
+    expect((await ok.perform()).status).toBe(200);
+    ok.close();
+    const before = web.connections;
+    const denied = policy.apply(new Easy()).setopt('URL', `${web.url}/hello`);
+    expectBlocked(await rejection(denied.perform()), { address: '127.0.0.1', reason: 'loopback' });
+    expect(web.connections).toBe(before);
+    denied.close();
+  });
+
+  it('deny beats allow, and the reason names the deny entry', async () => {
+    const policy = new IpPolicy({ allow: ['127.0.0.0/8'], deny: ['127.0.0.1'] });
+    const before = web.connections;
+    const easy = policy.apply(new Easy()).setopt('URL', `${web.url}/hello`);
+    const cause = expectBlocked(await rejection(easy.perform()), {
+      address: '127.0.0.1',
+      port: web.port,
+      family: AF_INET,
+      reason: 'denied by 127.0.0.1/32',
+    });
+    expect(cause.reason).toBe(policy.check('127.0.0.1').reason);
+    expect(web.connections).toBe(before);
+    easy.close();
+  });
+
+  it('the reason of a block is exactly what check() says for the address', async () => {
+    const policies = [
+      new IpPolicy(),
+      new IpPolicy({ deny: ['127.0.0.0/8'] }),
+      new IpPolicy({ allow: ['127.0.0.0/8'], deny: ['127.0.0.1/32'] }),
+      new IpPolicy({ allow: ['::/0'], deny: ['::1/128'] }),
+    ];
+    for (const policy of policies) {
+      for (const server of [web, web6]) {
+        const before = server.connections;
+        const easy = policy.apply(new Easy()).setopt('URL', `${server.url}/hello`);
+        const cause = expectBlocked(await rejection(easy.perform()), { address: server.host });
+        expect(cause.reason).toBe(policy.check(server.host).reason);
+        expect(policy.check(server.host).allowed).toBe(false);
+        expect(server.connections).toBe(before);
+        easy.close();
+      }
+    }
+  });
+
+  it('check() is pure: it only judges text, is stable, and never resolves names', () => {
+    const policy = new IpPolicy({ allow: ['127.0.0.0/8'], deny: ['127.0.0.1'] });
+    const before = web.connections;
+    expect(new IpPolicy().check('127.0.0.1')).toEqual({ allowed: false, reason: 'loopback' });
+    expect(new IpPolicy().check('::1')).toEqual({ allowed: false, reason: 'loopback' });
+    expect(new IpPolicy().check('::ffff:127.0.0.1')).toEqual({ allowed: false, reason: 'loopback' });
+    expect(new IpPolicy().check('8.8.8.8')).toEqual({ allowed: true, reason: 'public' });
+    expect(policy.check('127.0.0.2')).toEqual({ allowed: true, reason: 'allowed by 127.0.0.0/8' });
+    expect(policy.check('127.0.0.1')).toEqual({ allowed: false, reason: 'denied by 127.0.0.1/32' });
+    expect(policy.check('127.0.0.1')).toEqual(policy.check('127.0.0.1'));
+    // Names and the spellings libcurl accepts in URLs are not addresses for check().
+    for (const text of ['localhost', '127.1', '2130706433', '0x7f000001', '0177.0.0.1', '127.0.0.1/32', '', ' 127.0.0.1']) {
+      expect(() => policy.check(text), JSON.stringify(text)).toThrow(TypeError);
+    }
+    expect(() => policy.check(2130706433 as unknown as string)).toThrow(TypeError);
+    expect(web.connections).toBe(before);
+  });
+
+  it('malformed entries and options throw TypeError', () => {
+    for (const entry of ['127.0.0.1/33', '::1/129', 'not-an-ip', '127.1', '2130706433', '', '1.2.3.4/', 'localhost']) {
+      expect(() => new IpPolicy({ allow: [entry] }), `allow ${entry}`).toThrow(TypeError);
+      expect(() => new IpPolicy({ deny: [entry] }), `deny ${entry}`).toThrow(TypeError);
+    }
+    expect(() => new IpPolicy({ deny: [42 as unknown as string] })).toThrow(TypeError);
+    // A bare string is not a list of entries.
+    expect(() => new IpPolicy({ allow: '127.0.0.1' as unknown as string[] })).toThrow(TypeError);
+    expect(() => new IpPolicy(null as unknown as object)).toThrow(TypeError);
+    // Any iterable of strings is fine.
+    expect(new IpPolicy({ allow: new Set(['127.0.0.0/8']) }).check('127.0.0.5').allowed).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Address spellings: judged by what libcurl connects to
+// ---------------------------------------------------------------------------
+
+describe('every spelling of an address is judged by what libcurl connects to', () => {
+  const spellings: Array<{ host: string; address: string; family: 'v4' | 'v6'; reason: string }> = [
+    { host: '2130706433', address: '127.0.0.1', family: 'v4', reason: 'loopback' },
+    { host: '0x7f000001', address: '127.0.0.1', family: 'v4', reason: 'loopback' },
+    { host: '0177.0.0.1', address: '127.0.0.1', family: 'v4', reason: 'loopback' },
+    { host: '127.1', address: '127.0.0.1', family: 'v4', reason: 'loopback' },
+    { host: '0x7f.0.0.1', address: '127.0.0.1', family: 'v4', reason: 'loopback' },
+    { host: '[::ffff:7f00:1]', address: '::ffff:127.0.0.1', family: 'v6', reason: 'loopback' },
+    { host: '[::ffff:127.0.0.1]', address: '::ffff:127.0.0.1', family: 'v6', reason: 'loopback' },
+    { host: '[0:0:0:0:0:0:0:1]', address: '::1', family: 'v6', reason: 'loopback' },
+    { host: '0', address: '0.0.0.0', family: 'v4', reason: 'this-network' },
+    { host: '0.0.0.0', address: '0.0.0.0', family: 'v4', reason: 'this-network' },
+    { host: '[::]', address: '::', family: 'v6', reason: 'unspecified' },
+  ];
+
+  for (const s of spellings) {
+    it(`http://${s.host}:P is blocked as ${s.address} (${s.reason}) with no connection`, async () => {
+      const before = web.connections + shadow6.connections;
+      const policy = new IpPolicy();
+      const easy = policy.apply(new Easy()).setopt('URL', `http://${s.host}:${web.port}/hello`);
+      const cause = expectBlocked(await rejection(easy.perform()), {
+        address: s.address,
+        port: web.port,
+        family: s.family === 'v4' ? AF_INET : AF_INET6,
+        reason: s.reason,
+      });
+      expect(policy.check(cause.address)).toEqual({ allowed: false, reason: s.reason });
+      expect(web.connections + shadow6.connections).toBe(before);
+      easy.close();
+    });
+  }
+
+  it('the same spellings really reach the loopback server when allowed (so the blocks above are meaningful)', async () => {
+    const policy = new IpPolicy({ allow: ['127.0.0.0/8', '0.0.0.0/8', '::1', '::'] });
+    for (const s of spellings) {
+      const before = web.connections + shadow6.connections;
+      const easy = policy.apply(new Easy()).setopt('URL', `http://${s.host}:${web.port}/hello`);
+      const t = await easy.perform();
+      expect(t.status, s.host).toBe(200);
+      expect(web.connections + shadow6.connections, s.host).toBe(before + 1);
+      easy.close();
+    }
+  });
+
+  it('IPv4-mapped [::ffff:127.0.0.1] is judged as 127.0.0.1 by explicit entries too', async () => {
+    const mapped = `http://[::ffff:7f00:1]:${web.port}/hello`;
+    const plain = `${web.url}/hello`;
+
+    // An IPv4 deny entry catches the mapped spelling, even against an allow of all mapped space.
+    let before = web.connections;
+    let policy = new IpPolicy({ allow: ['::ffff:0:0/96'], deny: ['127.0.0.0/8'] });
+    let easy = policy.apply(new Easy()).setopt('URL', mapped);
+    expectBlocked(await rejection(easy.perform()), {
+      address: '::ffff:127.0.0.1',
+      family: AF_INET6,
+      reason: 'denied by 127.0.0.0/8',
+    });
+    expect(web.connections).toBe(before);
+    easy.close();
+
+    // A mapped deny entry catches the IPv4 spelling.
+    before = web.connections;
+    policy = new IpPolicy({ allow: ['127.0.0.0/8'], deny: ['::ffff:127.0.0.1/128'] });
+    easy = policy.apply(new Easy()).setopt('URL', plain);
+    expectBlocked(await rejection(easy.perform()), {
+      address: '127.0.0.1',
+      family: AF_INET,
+      reason: policy.check('127.0.0.1').reason,
+    });
+    expect(policy.check('127.0.0.1').reason).toMatch(/^denied by /);
+    expect(web.connections).toBe(before);
+    easy.close();
+
+    // An IPv6 allow of everything does not cover mapped loopback (it is IPv4 for every rule).
+    before = web.connections;
+    policy = new IpPolicy({ allow: ['::/0'] });
+    easy = policy.apply(new Easy()).setopt('URL', mapped);
+    expectBlocked(await rejection(easy.perform()), { address: '::ffff:127.0.0.1', reason: 'loopback' });
+    expect(web.connections).toBe(before);
+    easy.close();
+
+    // Allowed: an IPv4 allow entry lets the mapped spelling through, and a mapped entry the IPv4 one.
+    before = web.connections;
+    easy = new IpPolicy({ allow: ['127.0.0.0/8'] }).apply(new Easy()).setopt('URL', mapped);
+    expect((await easy.perform()).status).toBe(200);
+    easy.close();
+    easy = new IpPolicy({ allow: ['::ffff:127.0.0.1'] }).apply(new Easy()).setopt('URL', plain);
+    expect((await easy.perform()).status).toBe(200);
+    easy.close();
+    expect(web.connections).toBe(before + 2);
+  });
+
+  const offLoopback: Array<{ host: string; address: string; reason: string }> = [
+    // NAT64 of 127.0.0.1: judged as the embedded IPv4 address.
+    { host: '[64:ff9b::7f00:1]', address: '64:ff9b::7f00:1', reason: 'loopback' },
+    { host: '[64:ff9b::a00:1]', address: '64:ff9b::a00:1', reason: 'private' },
+    { host: '[::127.0.0.1]', address: '::127.0.0.1', reason: 'ipv4-compatible' },
+    { host: '[fe80::1%25lo]', address: 'fe80::1', reason: 'link-local' },
+    { host: '[fd00::1]', address: 'fd00::1', reason: 'unique-local' },
+    { host: '[2001:db8::1]', address: '2001:db8::1', reason: 'documentation' },
+  ];
+  for (const s of offLoopback) {
+    it(`http://${s.host}:P (not loopback) is refused in opensocket (${s.reason})`, async () => {
+      const easy = new IpPolicy().apply(new Easy()).setopt('URL', `http://${s.host}:${web.port}/hello`);
+      const guard = guardConnect(easy);
+      expectBlocked(await rejection(easy.perform()), { address: s.address, family: AF_INET6, reason: s.reason });
+      expect(guard.calls).toBe(0);
+      easy.close();
+    });
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Redirects
+// ---------------------------------------------------------------------------
+
+describe('redirects', () => {
+  let b: CountingServer; // 127.0.0.2
+
+  beforeAll(async () => {
+    b = await startCountingServer('127.0.0.2');
+  });
+  afterAll(async () => {
+    await b.close();
+  });
+
+  function redirectUrl(target: string): string {
+    return `${web.url}/redirect-to?url=${encodeURIComponent(target)}`;
+  }
+
+  it('a redirect to a denied address is blocked at connect; the target saw no connection', async () => {
+    const beforeA = web.requests;
+    const beforeB = b.connections;
+    const easy = new IpPolicy({ allow: ['127.0.0.1/32'] })
+      .apply(new Easy())
+      .setopt('URL', redirectUrl(`http://127.0.0.2:${b.port}/hello`))
+      .setopt('FOLLOWLOCATION', true);
+    const chunks = collectBody(easy);
+    expectBlocked(await rejection(easy.perform()), {
+      address: '127.0.0.2',
+      port: b.port,
+      family: AF_INET,
+      reason: 'loopback',
+    });
+    expect(web.requests).toBe(beforeA + 1); // the allowed first hop happened
+    expect(b.connections).toBe(beforeB);
+    expect(b.requests).toEqual([]);
+    expect(Buffer.concat(chunks).toString()).not.toContain('hello from');
+    easy.close();
+  });
+
+  it('a redirect to a denied spelling (http://2130706434) is blocked as 127.0.0.2', async () => {
+    const beforeB = b.connections;
+    const easy = new IpPolicy({ allow: ['127.0.0.1/32'] })
+      .apply(new Easy())
+      .setopt('URL', redirectUrl(`http://2130706434:${b.port}/hello`))
+      .setopt('FOLLOWLOCATION', true);
+    expectBlocked(await rejection(easy.perform()), { address: '127.0.0.2', port: b.port, reason: 'loopback' });
+    expect(b.connections).toBe(beforeB);
+    easy.close();
+  });
+
+  it('control: with 127.0.0.0/8 allowed the same redirect reaches 127.0.0.2', async () => {
+    const beforeB = b.connections;
+    const easy = new IpPolicy({ allow: ['127.0.0.0/8'] })
+      .apply(new Easy())
+      .setopt('URL', redirectUrl(`http://127.0.0.2:${b.port}/hello`))
+      .setopt('FOLLOWLOCATION', true);
+    const t = await easy.perform();
+    expect(t.status).toBe(200);
+    expect(t.body.toString()).toBe('hello from 127.0.0.2\n');
+    expect(t.info.primaryIp).toBe('127.0.0.2');
+    expect(b.connections).toBe(beforeB + 1);
+    easy.close();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Names with several addresses
+// ---------------------------------------------------------------------------
+
+describe('a name resolving to several addresses', () => {
+  let two: CountingServer; // 127.0.0.2 on web's port
+
+  beforeAll(async () => {
+    two = await startCountingServer('127.0.0.2', web.port);
+  });
+  afterAll(async () => {
+    await two.close();
+  });
+
+  it('skips the denied address and connects to the allowed one', async () => {
+    const before1 = web.connections;
+    const before2 = two.connections;
+    const easy = new IpPolicy({ allow: ['127.0.0.1/32'] })
+      .apply(new Easy())
+      .setopt('URL', `http://multi.test:${web.port}/hello`)
+      .setopt('RESOLVE', [`multi.test:${web.port}:127.0.0.2,127.0.0.1`]);
+    const t = await easy.perform();
+    expect(t.status).toBe(200);
+    expect(t.body.toString()).toBe('hello world\n');
+    expect(t.info.primaryIp).toBe('127.0.0.1');
+    expect(web.connections).toBe(before1 + 1);
+    expect(two.connections).toBe(before2);
+    easy.close();
+  });
+
+  it('a deny entry in the middle of an allowed range is skipped the same way', async () => {
+    const before1 = web.connections;
+    const before2 = two.connections;
+    const easy = new IpPolicy({ allow: ['127.0.0.0/8'], deny: ['127.0.0.1'] })
+      .apply(new Easy())
+      .setopt('URL', `http://multi.test:${web.port}/hello`)
+      .setopt('RESOLVE', [`multi.test:${web.port}:127.0.0.1,127.0.0.2`]);
+    const t = await easy.perform();
+    expect(t.body.toString()).toBe('hello from 127.0.0.2\n');
+    expect(t.info.primaryIp).toBe('127.0.0.2');
+    expect(web.connections).toBe(before1);
+    expect(two.connections).toBe(before2 + 1);
+    easy.close();
+  });
+
+  it('when every address is denied the transfer is blocked and neither server saw a connection', async () => {
+    const before1 = web.connections;
+    const before2 = two.connections;
+    const easy = new IpPolicy()
+      .apply(new Easy())
+      .setopt('URL', `http://multi.test:${web.port}/hello`)
+      .setopt('RESOLVE', [`multi.test:${web.port}:127.0.0.2,127.0.0.1`]);
+    const cause = expectBlocked(await rejection(easy.perform()), { port: web.port, reason: 'loopback' });
+    expect(['127.0.0.1', '127.0.0.2']).toContain(cause.address);
+    expect(web.connections).toBe(before1);
+    expect(two.connections).toBe(before2);
+    easy.close();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// RESOLVE and CONNECT_TO
+// ---------------------------------------------------------------------------
+
+describe('RESOLVE and CONNECT_TO: the real target is judged', () => {
+  it('CONNECT_TO a loopback address is blocked at that address; allowed, it works', async () => {
+    let before = web.connections;
+    const denied = new IpPolicy()
+      .apply(new Easy())
+      .setopt('URL', 'http://example.test/hello')
+      .setopt('CONNECT_TO', [`example.test:80:127.0.0.1:${web.port}`]);
+    expectBlocked(await rejection(denied.perform()), { address: '127.0.0.1', port: web.port, reason: 'loopback' });
+    expect(web.connections).toBe(before);
+    denied.close();
+
+    before = web.connections;
+    const allowed = new IpPolicy({ allow: ['127.0.0.1/32'] })
+      .apply(new Easy())
+      .setopt('URL', 'http://example.test/hello')
+      .setopt('CONNECT_TO', [`example.test:80:127.0.0.1:${web.port}`]);
+    const t = await allowed.perform();
+    expect(t.status).toBe(200);
+    expect(t.info.primaryIp).toBe('127.0.0.1');
+    expect(web.lastRequest?.headers.host).toBe('example.test');
+    expect(web.connections).toBe(before + 1);
+    allowed.close();
+  });
+
+  it('RESOLVE to a loopback address is blocked at that address; allowed, it works', async () => {
+    let before = web.connections;
+    const denied = new IpPolicy()
+      .apply(new Easy())
+      .setopt('URL', `http://example.test:${web.port}/hello`)
+      .setopt('RESOLVE', [`example.test:${web.port}:127.0.0.1`]);
+    expectBlocked(await rejection(denied.perform()), { address: '127.0.0.1', port: web.port, reason: 'loopback' });
+    expect(web.connections).toBe(before);
+    denied.close();
+
+    before = web.connections;
+    const allowed = new IpPolicy({ allow: ['127.0.0.1/32'] })
+      .apply(new Easy())
+      .setopt('URL', `http://example.test:${web.port}/hello`)
+      .setopt('RESOLVE', [`example.test:${web.port}:127.0.0.1`]);
+    const t = await allowed.perform();
+    expect(t.status).toBe(200);
+    expect(web.lastRequest?.headers.host).toBe(`example.test:${web.port}`);
+    expect(web.connections).toBe(before + 1);
+    allowed.close();
+  });
+
+  it('a name that RESOLVEs to a public address but is CONNECT_TO loopback is judged at loopback', async () => {
+    const before = web.connections;
+    const easy = new IpPolicy()
+      .apply(new Easy())
+      .setopt('URL', `http://public.test:${web.port}/hello`)
+      .setopt('RESOLVE', [`public.test:${web.port}:8.8.8.8`])
+      .setopt('CONNECT_TO', [`public.test:${web.port}:127.0.0.1:${web.port}`]);
+    const guard = guardConnect(easy);
+    expectBlocked(await rejection(easy.perform()), { address: '127.0.0.1', port: web.port, reason: 'loopback' });
+    expect(guard.calls).toBe(0);
+    expect(web.connections).toBe(before);
+    easy.close();
+  });
+
+  it('a name RESOLVEd to a denied public address is refused before connect (denied by ...)', async () => {
+    const policy = new IpPolicy({ deny: ['93.184.216.0/24'] });
+    expect(policy.check('93.184.216.34')).toEqual({ allowed: false, reason: 'denied by 93.184.216.0/24' });
+    const easy = policy
+      .apply(new Easy())
+      .setopt('URL', `http://rebind.test:${web.port}/hello`)
+      .setopt('RESOLVE', [`rebind.test:${web.port}:93.184.216.34`]);
+    const guard = guardConnect(easy);
+    const cause = expectBlocked(await rejection(easy.perform()), {
+      address: '93.184.216.34',
+      port: web.port,
+      family: AF_INET,
+    });
+    expect(cause.reason.startsWith('denied by')).toBe(true);
+    expect(cause.reason).toBe('denied by 93.184.216.0/24');
+    expect(guard.calls).toBe(0);
+    easy.close();
+  });
+
+  it('RESOLVE and CONNECT_TO stay settable after apply()', () => {
+    const easy = new IpPolicy().apply(new Easy());
+    expect(() => easy.setopt('RESOLVE', ['a.test:80:127.0.0.1'])).not.toThrow();
+    expect(() => easy.setopt('CONNECT_TO', ['a.test:80:127.0.0.1:81'])).not.toThrow();
+    expect(() => easy.setopt('RESOLVE', null)).not.toThrow();
+    expect(() => easy.setopt('CONNECT_TO', null)).not.toThrow();
+    easy.close();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Proxies
+// ---------------------------------------------------------------------------
+
+interface ProxyServer {
+  url: string;
+  connections: number;
+  /** Absolute-form request targets and CONNECT authorities it was asked for. */
+  seen: string[];
+  close(): Promise<void>;
+}
+
+/** A forward proxy on 127.0.0.1: plain HTTP requests are answered by itself, CONNECT is tunnelled. */
+async function startProxy(): Promise<ProxyServer> {
+  const state = { connections: 0, seen: [] as string[] };
+  const sockets = new Set<net.Socket>();
+  const track = (sock: net.Socket): void => {
+    sockets.add(sock);
+    sock.on('error', () => undefined);
+    sock.once('close', () => sockets.delete(sock));
+  };
+  const server = http.createServer((req, res) => {
+    state.seen.push(`${req.method} ${req.url}`);
+    const body = 'answered by the proxy\n';
+    res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  server.on('connection', (sock: net.Socket) => {
+    state.connections += 1;
+    track(sock);
+  });
+  server.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
+    state.seen.push(`CONNECT ${req.url}`);
+    const [host, port] = (req.url ?? '').split(':');
+    // Only ever tunnel to loopback.
+    if (host !== '127.0.0.1' && host !== 'localhost') {
+      client.end('HTTP/1.1 403 Forbidden\r\n\r\n');
+      return;
+    }
+    const upstream = net.connect(Number(port), '127.0.0.1', () => {
+      client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
+      if (head.length > 0) upstream.write(head);
+      upstream.pipe(client);
+      client.pipe(upstream);
+    });
+    track(upstream);
+    upstream.on('error', () => client.destroy());
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as net.AddressInfo).port;
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get connections() {
+      return state.connections;
+    },
+    get seen() {
+      return state.seen;
+    },
+    close() {
+      closing ??= new Promise<void>((resolve) => {
+        for (const sock of sockets) sock.destroy();
+        server.close(() => resolve());
+      });
+      return closing;
+    },
+  };
+}
+
+const PROXY_VARS = ['http_proxy', 'HTTP_PROXY', 'https_proxy', 'HTTPS_PROXY', 'all_proxy', 'ALL_PROXY', 'no_proxy', 'NO_PROXY'];
+
+describe('proxies (including the proxy environment variables) are off', () => {
+  let proxy: ProxyServer;
+  let tls: TestServer;
+  const saved = new Map<string, string | undefined>();
+
+  beforeAll(async () => {
+    proxy = await startProxy();
+    tls = await startHttpsServer({ host: '127.0.0.1' });
+    for (const name of PROXY_VARS) saved.set(name, process.env[name]);
+  });
+  afterEach(() => {
+    for (const [name, value] of saved) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  });
+  afterAll(async () => {
+    await Promise.all([proxy.close(), tls.close()]);
+  });
+
+  function setProxyEnv(name: string): void {
+    for (const n of PROXY_VARS) delete process.env[n];
+    process.env[name] = proxy.url;
+  }
+
+  // libcurl reads http_proxy only in lower case for http:// (the "httpoxy" rule), so an
+  // upper-case HTTP_PROXY is not used even without a policy.
+  const httpCases: Array<{ name: string; honouredByLibcurl: boolean }> = [
+    { name: 'http_proxy', honouredByLibcurl: true },
+    { name: 'HTTP_PROXY', honouredByLibcurl: false },
+    { name: 'all_proxy', honouredByLibcurl: true },
+    { name: 'ALL_PROXY', honouredByLibcurl: true },
+  ];
+
+  for (const { name, honouredByLibcurl } of httpCases) {
+    it(`${name}: a plain handle ${honouredByLibcurl ? 'uses' : 'ignores'} it; a policy handle goes direct`, async () => {
+      setProxyEnv(name);
+      const url = `${web.url}/hello`;
+
+      const plainSeen = proxy.seen.length;
+      const plain = new Easy().setopt('URL', url);
+      const p = await plain.perform();
+      plain.close();
+      if (honouredByLibcurl) {
+        expect(p.body.toString()).toBe('answered by the proxy\n');
+        expect(proxy.seen.slice(plainSeen)).toEqual([`GET ${url}`]);
+      } else {
+        expect(p.body.toString()).toBe('hello world\n');
+        expect(proxy.seen.length).toBe(plainSeen);
+      }
+
+      const proxyConnections = proxy.connections;
+      const proxySeen = proxy.seen.length;
+      const webRequests = web.requests;
+      const hardened = new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(new Easy()).setopt('URL', url);
+      const t = await hardened.perform();
+      expect(t.body.toString()).toBe('hello world\n');
+      expect(t.info.primaryPort).toBe(web.port);
+      expect(web.requests).toBe(webRequests + 1);
+      expect(proxy.connections).toBe(proxyConnections);
+      expect(proxy.seen.length).toBe(proxySeen);
+      hardened.close();
+    });
+  }
+
+  for (const name of ['https_proxy', 'HTTPS_PROXY']) {
+    it(`${name}: a plain handle tunnels through the proxy; a policy handle goes direct`, async () => {
+      setProxyEnv(name);
+      const url = `${tls.url}/hello`;
+
+      const plainSeen = proxy.seen.length;
+      const plain = new Easy().setopt('URL', url).setopt('CAINFO', TEST_CA_FILE);
+      const p = await plain.perform();
+      plain.close();
+      expect(p.body.toString()).toBe('hello world\n');
+      expect(proxy.seen.slice(plainSeen)).toEqual([`CONNECT 127.0.0.1:${tls.port}`]);
+
+      const proxyConnections = proxy.connections;
+      const proxySeen = proxy.seen.length;
+      const tlsConnections = tls.connections;
+      const hardened = new IpPolicy({ allow: ['127.0.0.1/32'] })
+        .apply(new Easy())
+        .setopt('URL', url)
+        .setopt('CAINFO', TEST_CA_FILE);
+      const t = await hardened.perform();
+      expect(t.body.toString()).toBe('hello world\n');
+      expect(t.info.primaryPort).toBe(tls.port);
+      expect(tls.connections).toBe(tlsConnections + 1);
+      expect(proxy.connections).toBe(proxyConnections);
+      expect(proxy.seen.length).toBe(proxySeen);
+      hardened.close();
+    });
+  }
+
+  it('a PROXY set before apply() is switched off too', async () => {
+    for (const n of PROXY_VARS) delete process.env[n];
+    const proxyConnections = proxy.connections;
+    const easy = new Easy().setopt('PROXY', proxy.url).setopt('URL', `${web.url}/hello`);
+    new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(easy);
+    const t = await easy.perform();
+    expect(t.body.toString()).toBe('hello world\n');
+    expect(proxy.connections).toBe(proxyConnections);
+    easy.close();
+  });
+
+  it('after apply() every proxy, protocol, socket and DoH option is locked (TypeError); a failed setopt changes nothing', async () => {
+    const easy = new IpPolicy().apply(new Easy());
+    expectAllLocked(easy);
+    for (const [name, value] of LOCKED_OPTIONS) {
+      let message = '';
+      try {
+        setoptByName(easy, name, value);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, name).toMatch(/IpPolicy/);
+    }
+    // Still hardened: no proxy was taken, loopback still blocked.
+    const proxyConnections = proxy.connections;
+    const before = web.connections;
+    easy.setopt('URL', `${web.url}/hello`);
+    expectBlocked(await rejection(easy.perform()), { address: '127.0.0.1', reason: 'loopback' });
+    expect(web.connections).toBe(before);
+    expect(proxy.connections).toBe(proxyConnections);
+    easy.close();
+  });
+
+  it('useConnectedSocket() throws after apply() and does not take the socket', async () => {
+    const easy = new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(new Easy());
+    const sock = net.connect(web.port, '127.0.0.1');
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', () => resolve());
+      sock.once('error', reject);
+    });
+    expect(() => easy.useConnectedSocket(sock)).toThrow(TypeError);
+    expect(sock.destroyed).toBe(false);
+    expect(() => easy.useConnectedSocket(sock.remotePort ?? 0)).toThrow(TypeError);
+    sock.destroy();
+    easy.close();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Unix sockets
+// ---------------------------------------------------------------------------
+
+describe('Unix sockets', () => {
+  let unix: UnixTestServer;
+
+  beforeAll(async () => {
+    unix = await startUnixServer();
+  });
+  afterAll(async () => {
+    await unix.close();
+  });
+
+  it('UNIX_SOCKET_PATH and ABSTRACT_UNIX_SOCKET cannot be set after apply()', () => {
+    const easy = new IpPolicy({ allowUnixSockets: true }).apply(new Easy());
+    expect(() => easy.setopt('UNIX_SOCKET_PATH', unix.path)).toThrow(TypeError);
+    expect(() => easy.setopt('ABSTRACT_UNIX_SOCKET', 'curl-sockets-test')).toThrow(TypeError);
+    expect(unix.connections).toBe(0);
+    easy.close();
+  });
+
+  it('a UNIX_SOCKET_PATH set before apply() is cleared: the URL host is judged instead', async () => {
+    const before = unix.connections;
+    const easy = new Easy().setopt('UNIX_SOCKET_PATH', unix.path).setopt('URL', `http://localhost:${web.port}/hello`);
+    new IpPolicy().apply(easy);
+    const beforeWeb = web.connections + shadow6.connections;
+    const cause = expectBlocked(await rejection(easy.perform()), { port: web.port, reason: 'loopback' });
+    expect(['127.0.0.1', '::1']).toContain(cause.address);
+    expect(unix.connections).toBe(before);
+    expect(web.connections + shadow6.connections).toBe(beforeWeb);
+    easy.close();
+  });
+
+  it('policy.opensocket as a plain OPENSOCKETFUNCTION refuses a Unix socket (reason unix-socket)', async () => {
+    const before = unix.connections;
+    const policy = new IpPolicy();
+    const easy = new Easy()
+      .setopt('UNIX_SOCKET_PATH', unix.path)
+      .setopt('OPENSOCKETFUNCTION', policy.opensocket)
+      .setopt('URL', `${unix.url}/hello`);
+    expectBlocked(await rejection(easy.perform()), {
+      address: unix.path,
+      port: 0,
+      family: AF_UNIX,
+      reason: 'unix-socket',
+    });
+    expect(unix.connections).toBe(before);
+    easy.close();
+  });
+
+  it('allowUnixSockets: true lets the same Unix transfer through', async () => {
+    const before = unix.connections;
+    const policy = new IpPolicy({ allowUnixSockets: true });
+    const easy = new Easy()
+      .setopt('UNIX_SOCKET_PATH', unix.path)
+      .setopt('OPENSOCKETFUNCTION', policy.opensocket)
+      .setopt('URL', `${unix.url}/hello`);
+    const t = await easy.perform();
+    expect(t.status).toBe(200);
+    expect(t.body.toString()).toBe('hello world\n');
+    expect(unix.connections).toBe(before + 1);
+    easy.close();
+  });
+
+  it('allowUnixSockets does not loosen the IP rules', async () => {
+    const before = web.connections;
+    const policy = new IpPolicy({ allowUnixSockets: true });
+    const easy = new Easy().setopt('OPENSOCKETFUNCTION', policy.opensocket).setopt('URL', `${web.url}/hello`);
+    expectBlocked(await rejection(easy.perform()), { address: '127.0.0.1', reason: 'loopback' });
+    expect(web.connections).toBe(before);
+    easy.close();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// file:// and other protocols
+// ---------------------------------------------------------------------------
+
+describe('only http and https', () => {
+  let raw: TestServer;
+
+  beforeAll(async () => {
+    raw = await startRawTcpServer((sock) => sock.destroy());
+  });
+  afterAll(async () => {
+    await raw.close();
+  });
+
+  it('control: a plain handle reads file:///etc/passwd', async () => {
+    const t = await new Easy().setopt('URL', 'file:///etc/passwd').perform();
+    expect(t.body.toString()).toContain('root:');
+  });
+
+  it('file:///etc/passwd after apply(): CURLE_UNSUPPORTED_PROTOCOL and no body', async () => {
+    const easy = new IpPolicy().apply(new Easy()).setopt('URL', 'file:///etc/passwd');
+    const chunks = collectBody(easy);
+    expectCurlCode(await rejection(easy.perform()), 'CURLE_UNSUPPORTED_PROTOCOL');
+    expect(chunks).toEqual([]);
+    easy.close();
+  });
+
+  it('control: a plain handle that allows every redirect protocol follows a redirect to file://', async () => {
+    const easy = new Easy()
+      .setopt('URL', `${web.url}/redirect-to?url=${encodeURIComponent('file:///etc/passwd')}`)
+      .setopt('FOLLOWLOCATION', true)
+      .setopt('REDIR_PROTOCOLS_STR', 'all');
+    const t = await easy.perform();
+    expect(t.body.toString()).toContain('root:');
+    easy.close();
+  });
+
+  it('a redirect from an allowed http server to file:///etc/passwd is refused, the file is not read', async () => {
+    const before = web.requests;
+    const easy = new IpPolicy({ allow: ['127.0.0.1/32'] })
+      .apply(new Easy())
+      .setopt('URL', `${web.url}/redirect-to?url=${encodeURIComponent('file:///etc/passwd')}`)
+      .setopt('FOLLOWLOCATION', true);
+    const chunks = collectBody(easy);
+    expectCurlCode(await rejection(easy.perform()), 'CURLE_UNSUPPORTED_PROTOCOL');
+    expect(Buffer.concat(chunks).toString()).not.toContain('root:');
+    expect(web.requests).toBe(before + 1);
+    easy.close();
+  });
+
+  const schemes = ['gopher', 'dict', 'ftp', 'telnet', 'ldap', 'smtp', 'imap', 'pop3', 'rtsp', 'mqtt', 'ws', 'scp', 'sftp', 'smb'];
+  for (const scheme of schemes) {
+    it(`${scheme}:// to an allowed loopback address: CURLE_UNSUPPORTED_PROTOCOL, no connection`, async () => {
+      const before = raw.connections;
+      const easy = new IpPolicy({ allow: ['127.0.0.1/32'] })
+        .apply(new Easy())
+        .setopt('URL', `${scheme}://127.0.0.1:${raw.port}/x`);
+      expectCurlCode(await rejection(easy.perform()), 'CURLE_UNSUPPORTED_PROTOCOL');
+      expect(raw.connections).toBe(before);
+      easy.close();
+    });
+  }
+
+  it('a redirect to gopher:// on an allowed address is refused without a connection', async () => {
+    const before = raw.connections;
+    const easy = new IpPolicy({ allow: ['127.0.0.1/32'] })
+      .apply(new Easy())
+      .setopt('URL', `${web.url}/redirect-to?url=${encodeURIComponent(`gopher://127.0.0.1:${raw.port}/_x`)}`)
+      .setopt('FOLLOWLOCATION', true);
+    expectCurlCode(await rejection(easy.perform()), 'CURLE_UNSUPPORTED_PROTOCOL');
+    expect(raw.connections).toBe(before);
+    easy.close();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// DoH
+// ---------------------------------------------------------------------------
+
+function canUnshareNet(): boolean {
+  const r = spawnSync('unshare', ['-rn', 'sh', '-c', 'ip link set lo up'], { encoding: 'utf8', timeout: 10_000 });
+  return r.status === 0;
+}
+
+describe('DoH is refused', () => {
+  it('DOH_URL cannot be set after apply()', () => {
+    const easy = new IpPolicy().apply(new Easy());
+    expect(() => easy.setopt('DOH_URL', 'https://127.0.0.1:9/dns-query')).toThrow(TypeError);
+    expect(() => easy.setopt('DOH_URL', null)).toThrow(TypeError);
+    easy.close();
+  });
+
+  it.skipIf(!canUnshareNet())('a DOH_URL set before apply() is cleared (child in a fresh network namespace)', () => {
+    const child = path.join(__dirname, 'children', 'policy-doh.mjs');
+    const r = spawnSync('unshare', ['-rn', 'sh', '-c', 'ip link set lo up && exec "$0" "$1"', process.execPath, child], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout.trim()) as {
+      plain: { ok: boolean; code?: string };
+      plainDoh: number;
+      hardened: { ok: boolean; isCurlError?: boolean; code?: string; causeName?: string | null };
+      hardenedDoh: number;
+      relock: string | null;
+      targetConnections: number;
+    };
+    // Without a policy, the lookup goes to the DoH server.
+    expect(out.plainDoh).toBeGreaterThan(0);
+    // With the policy, DOH_URL is gone: no DoH connection (the system resolver has no network here).
+    expect(out.hardenedDoh).toBe(0);
+    expect(out.hardened.ok).toBe(false);
+    expect(out.hardened.code).toBe('CURLE_COULDNT_RESOLVE_HOST');
+    expect(out.relock).toBe('TypeError');
+    expect(out.targetConnections).toBe(0);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Connection reuse
+// ---------------------------------------------------------------------------
+
+describe('connection reuse is judged by the real peer', () => {
+  let server: TestServer;
+  let multi: Multi;
+
+  beforeAll(async () => {
+    server = await startHttpServer({ host: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  // A fresh pool and fresh counters per test.
+  const fresh = (): void => {
+    multi = new Multi();
+    server.resetCounters();
+  };
+  afterEach(() => {
+    multi?.close();
+  });
+
+  it('a connection pooled by a policy-less handle on the same Multi is not reused by a policy handle', async () => {
+    fresh();
+    const plain = new Easy().setopt('URL', `${server.url}/hello`);
+    expect((await multi.perform(plain)).status).toBe(200);
+    expect(server.connections).toBe(1);
+    expect(server.requests).toBe(1);
+
+    const hardened = new IpPolicy().apply(new Easy()).setopt('URL', `${server.url}/hello`);
+    const chunks = collectBody(hardened);
+    expectBlocked(await rejection(multi.perform(hardened)), {
+      code: 'CURLE_ABORTED_BY_CALLBACK',
+      address: '127.0.0.1',
+      port: server.port,
+      family: AF_INET,
+      reason: 'loopback',
+    });
+    expect(server.connections).toBe(1);
+    expect(server.requests).toBe(1);
+    expect(chunks).toEqual([]);
+
+    // The pooled connection is still fine for its owner.
+    expect((await multi.perform(plain)).status).toBe(200);
+    expect(server.connections).toBe(1);
+    plain.close();
+    hardened.close();
+  });
+
+  it('a connection opened by the same handle before apply() is not reused to reach the denied address', async () => {
+    fresh();
+    const easy = new Easy().setopt('URL', `${server.url}/hello`);
+    expect((await multi.perform(easy)).status).toBe(200);
+    expect(server.connections).toBe(1);
+    expect(server.requests).toBe(1);
+
+    new IpPolicy().apply(easy);
+    expectBlocked(await rejection(multi.perform(easy)), {
+      code: 'CURLE_ABORTED_BY_CALLBACK',
+      address: '127.0.0.1',
+      port: server.port,
+      reason: 'loopback',
+    });
+    expect(server.connections).toBe(1);
+    expect(server.requests).toBe(1);
+    easy.close();
+  });
+
+  it('the same on the default Multi (easy.perform())', async () => {
+    server.resetCounters();
+    const easy = new Easy().setopt('URL', `${server.url}/connection-info`);
+    expect((await easy.perform()).status).toBe(200);
+    const connections = server.connections;
+    const requests = server.requests;
+    new IpPolicy().apply(easy);
+    expectBlocked(await rejection(easy.perform()), { code: 'CURLE_ABORTED_BY_CALLBACK', reason: 'loopback' });
+    expect(server.connections).toBe(connections);
+    expect(server.requests).toBe(requests);
+    easy.close();
+  });
+
+  it('a pooled connection to loopback under a name is not reused after that name is RESOLVEd elsewhere', async () => {
+    fresh();
+    const name = 'pooled.test';
+    const plain = new Easy()
+      .setopt('URL', `http://${name}:${server.port}/hello`)
+      .setopt('RESOLVE', [`${name}:${server.port}:127.0.0.1`]);
+    expect((await multi.perform(plain)).status).toBe(200);
+    expect(server.connections).toBe(1);
+
+    // The hardened handle believes the name is a (denied, public) address; the pool holds a
+    // connection for the same host and port whose real peer is loopback.
+    const hardened = new IpPolicy({ deny: ['93.184.216.0/24'] })
+      .apply(new Easy())
+      .setopt('URL', `http://${name}:${server.port}/hello`)
+      .setopt('RESOLVE', [`${name}:${server.port}:93.184.216.34`]);
+    const guard = guardConnect(hardened);
+    const err = await rejection(multi.perform(hardened));
+    // Whichever path libcurl takes, no packet leaves and the loopback server gets no request.
+    expect(guard.calls).toBe(0);
+    expect(server.connections).toBe(1);
+    expect(server.requests).toBe(1);
+    // libcurl reuses by host name and port, so the block comes from the prereq peer check,
+    // which judges the real peer (loopback), not the address the handle resolved.
+    expectBlocked(err, {
+      code: 'CURLE_ABORTED_BY_CALLBACK',
+      address: '127.0.0.1',
+      port: server.port,
+      reason: 'loopback',
+    });
+    plain.close();
+    hardened.close();
+  });
+
+  it('with 127.0.0.1 allowed, reuse works: one connection over 5 performs', async () => {
+    fresh();
+    const easy = new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(new Easy()).setopt('URL', `${server.url}/hello`);
+    for (let i = 0; i < 5; i++) {
+      const t = await multi.perform(easy);
+      expect(t.status).toBe(200);
+    }
+    expect(server.connections).toBe(1);
+    expect(server.requests).toBe(5);
+    easy.close();
+  });
+
+  it('with 127.0.0.1 allowed, a policy handle reuses a connection pooled by another handle', async () => {
+    fresh();
+    const plain = new Easy().setopt('URL', `${server.url}/hello`);
+    await multi.perform(plain);
+    const hardened = new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(new Easy()).setopt('URL', `${server.url}/hello`);
+    for (let i = 0; i < 3; i++) expect((await multi.perform(hardened)).status).toBe(200);
+    expect(server.connections).toBe(1);
+    expect(server.requests).toBe(4);
+    plain.close();
+    hardened.close();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// reset() and duphandle()
+// ---------------------------------------------------------------------------
+
+describe('reset() and duphandle() keep the policy', () => {
+  it('reset(): still blocks, locks still throw, still only http(s)', async () => {
+    const easy = new IpPolicy().apply(new Easy());
+    easy.reset();
+    expectAllLocked(easy);
+    const before = web.connections;
+    easy.setopt('URL', `${web.url}/hello`);
+    expectBlocked(await rejection(easy.perform()), { address: '127.0.0.1', reason: 'loopback' });
+    expect(web.connections).toBe(before);
+    easy.setopt('URL', 'file:///etc/passwd');
+    expectCurlCode(await rejection(easy.perform()), 'CURLE_UNSUPPORTED_PROTOCOL');
+    easy.close();
+  });
+
+  it('reset() keeps an allow policy working (and a second reset too)', async () => {
+    const easy = new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(new Easy());
+    for (let i = 0; i < 2; i++) {
+      easy.reset();
+      easy.setopt('URL', `${web.url}/hello`);
+      expect((await easy.perform()).status).toBe(200);
+      const before = web6.connections;
+      easy.setopt('URL', `${web6.url}/hello`);
+      expectBlocked(await rejection(easy.perform()), { address: '::1', reason: 'loopback' });
+      expect(web6.connections).toBe(before);
+    }
+    easy.close();
+  });
+
+  it('duphandle(): the copy blocks, is locked, and keeps working after the original is closed', async () => {
+    const original = new IpPolicy().apply(new Easy()).setopt('URL', `${web.url}/hello`);
+    const copy = original.duphandle();
+    original.close();
+    expectAllLocked(copy);
+    const before = web.connections;
+    expectBlocked(await rejection(copy.perform()), { address: '127.0.0.1', port: web.port, reason: 'loopback' });
+    expect(web.connections).toBe(before);
+    copy.reset();
+    copy.setopt('URL', `${web.url}/hello`);
+    expectBlocked(await rejection(copy.perform()), { address: '127.0.0.1', reason: 'loopback' });
+    expect(web.connections).toBe(before);
+    copy.close();
+  });
+
+  it('duphandle() of an allow policy: the copy gets through to 127.0.0.1 and not to ::1', async () => {
+    const original = new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(new Easy()).setopt('URL', `${web.url}/hello`);
+    const copy = original.duphandle();
+    expect((await copy.perform()).status).toBe(200);
+    const before = web6.connections;
+    copy.setopt('URL', `${web6.url}/hello`);
+    expectBlocked(await rejection(copy.perform()), { address: '::1', reason: 'loopback' });
+    expect(web6.connections).toBe(before);
+    original.close();
+    copy.close();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Blocked vs unreachable
+// ---------------------------------------------------------------------------
+
+describe('blocked vs unreachable', () => {
+  it('a closed port with 127.0.0.1 allowed: CURLE_COULDNT_CONNECT without a BlockedAddressError', async () => {
+    const port = await closedPort();
+    const easy = new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(new Easy()).setopt('URL', `http://127.0.0.1:${port}/`);
+    const err = expectCurlCode(await rejection(easy.perform()), 'CURLE_COULDNT_CONNECT');
+    expect(err.cause).toBeUndefined();
+    easy.close();
+  });
+
+  it('the same closed port under the default policy: CURLE_COULDNT_CONNECT with a BlockedAddressError', async () => {
+    const port = await closedPort();
+    const easy = new IpPolicy().apply(new Easy()).setopt('URL', `http://127.0.0.1:${port}/`);
+    expectBlocked(await rejection(easy.perform()), { address: '127.0.0.1', port, reason: 'loopback' });
+    easy.close();
+  });
+});
