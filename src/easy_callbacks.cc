@@ -235,11 +235,12 @@ int Easy::OnCloseSocket(void* clientp, curl_socket_t fd) {
     if (!pending) return 0;
     napi_value error;
     napi_get_and_clear_last_exception(env, &error);
+    // libcurl ignores this callback's result, so the transfer may well
+    // succeed: always surface the error as a warning, and also make it the
+    // cause if the transfer fails.
     Easy* owner = hook->owner;
-    if (owner != nullptr && owner->multi() != nullptr) {
-      owner->RecordFault(Napi::Value(env, error));
-    } else if (!s->emitWarning.IsEmpty()) {
-      // No transfer to carry it: surface it rather than drop it.
+    if (owner != nullptr && owner->multi() != nullptr) owner->RecordFault(Napi::Value(env, error));
+    if (!s->emitWarning.IsEmpty()) {
       napi_value ignored;
       napi_call_function(env, env.Undefined(), s->emitWarning.Value(), 1, &error, &ignored);
       bool again = false;

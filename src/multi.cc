@@ -162,6 +162,10 @@ Napi::Value Multi::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (multi_ == nullptr) return env.Undefined();
   closeRequested_ = true;
+  // Mark now: a transfer that finishes inside the current libcurl call must
+  // still reject, not be delivered as a success.
+  for (Easy* easy : transfers_) easy->RequestCancel(kEndedByMultiClose);
+  for (const Completion& c : completions_) c.easy->RequestCancel(kEndedByMultiClose);
   state_->Settle(env);  // runs now, or after libcurl returns when called from a callback
   return env.Undefined();
 }

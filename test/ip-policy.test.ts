@@ -32,6 +32,7 @@ import {
   IpPolicy,
   Multi,
   libcurlVersion,
+  type Transfer,
 } from '../dist/index.js';
 import {
   TEST_CA_FILE,
@@ -103,6 +104,20 @@ function guardConnect(easy: Easy): { calls: number } {
     return CURL_SOCKOPT_ERROR;
   });
   return guard;
+}
+
+/**
+ * Runs one transfer on a Multi of its own, closed afterwards: its pool holds no
+ * connection from another test, so a block happens at connect (opensocket) and
+ * not on reuse (prereq). The reuse tests use shared Multis on purpose.
+ */
+async function performOnce(easy: Easy): Promise<Transfer> {
+  const multi = new Multi();
+  try {
+    return await multi.perform(easy);
+  } finally {
+    multi.close();
+  }
 }
 
 /** Collects what the write callback is given (to prove no body byte arrived). */
@@ -236,7 +251,7 @@ describe('default policy, allow and deny', () => {
     const before = web.connections;
     const easy = new IpPolicy().apply(new Easy()).setopt('URL', `${web.url}/hello`);
     const chunks = collectBody(easy);
-    const err = await rejection(easy.perform());
+    const err = await rejection(performOnce(easy));
     const cause = expectBlocked(err, { address: '127.0.0.1', port: web.port, family: AF_INET, reason: 'loopback' });
     expect(cause).toBeInstanceOf(Error);
     expect(cause.message).toContain('127.0.0.1');
@@ -248,7 +263,7 @@ describe('default policy, allow and deny', () => {
   it('blocks ::1 the same way (AF_INET6, loopback)', async () => {
     const before = web6.connections;
     const easy = new IpPolicy().apply(new Easy()).setopt('URL', `${web6.url}/hello`);
-    const err = await rejection(easy.perform());
+    const err = await rejection(performOnce(easy));
     expectBlocked(err, { address: '::1', port: web6.port, family: AF_INET6, reason: 'loopback' });
     expect(web6.connections).toBe(before);
     easy.close();
@@ -257,7 +272,7 @@ describe('default policy, allow and deny', () => {
   it('blocks localhost (both of its addresses)', async () => {
     const before = web.connections + shadow6.connections;
     const easy = new IpPolicy().apply(new Easy()).setopt('URL', `http://localhost:${web.port}/hello`);
-    const cause = expectBlocked(await rejection(easy.perform()), { port: web.port, reason: 'loopback' });
+    const cause = expectBlocked(await rejection(performOnce(easy)), { port: web.port, reason: 'loopback' });
     expect(['127.0.0.1', '::1']).toContain(cause.address);
     expect(web.connections + shadow6.connections).toBe(before);
     easy.close();
@@ -266,7 +281,7 @@ describe('default policy, allow and deny', () => {
   it("allow ['127.0.0.0/8'] lets the same URL through", async () => {
     const before = web.connections;
     const easy = new IpPolicy({ allow: ['127.0.0.0/8'] }).apply(new Easy()).setopt('URL', `${web.url}/hello`);
-    const t = await easy.perform();
+    const t = await performOnce(easy);
     expect(t.status).toBe(200);
     expect(t.body.toString()).toBe('hello world\n');
     expect(t.info.primaryIp).toBe('127.0.0.1');
@@ -277,11 +292,11 @@ describe('default policy, allow and deny', () => {
   it("allow ['::1'] lets [::1] through and still blocks 127.0.0.1", async () => {
     const policy = new IpPolicy({ allow: ['::1'] });
     const ok = policy.apply(new Easy()).setopt('URL', `${web6.url}/hello`);
-    expect((await ok.perform()).status).toBe(200);
+    expect((await performOnce(ok)).status).toBe(200);
     ok.close();
     const before = web.connections;
     const denied = policy.apply(new Easy()).setopt('URL', `${web.url}/hello`);
-    expectBlocked(await rejection(denied.perform()), { address: '127.0.0.1', reason: 'loopback' });
+    expectBlocked(await rejection(performOnce(denied)), { address: '127.0.0.1', reason: 'loopback' });
     expect(web.connections).toBe(before);
     denied.close();
   });
@@ -290,7 +305,7 @@ describe('default policy, allow and deny', () => {
     const policy = new IpPolicy({ allow: ['127.0.0.0/8'], deny: ['127.0.0.1'] });
     const before = web.connections;
     const easy = policy.apply(new Easy()).setopt('URL', `${web.url}/hello`);
-    const cause = expectBlocked(await rejection(easy.perform()), {
+    const cause = expectBlocked(await rejection(performOnce(easy)), {
       address: '127.0.0.1',
       port: web.port,
       family: AF_INET,
@@ -312,7 +327,7 @@ describe('default policy, allow and deny', () => {
       for (const server of [web, web6]) {
         const before = server.connections;
         const easy = policy.apply(new Easy()).setopt('URL', `${server.url}/hello`);
-        const cause = expectBlocked(await rejection(easy.perform()), { address: server.host });
+        const cause = expectBlocked(await rejection(performOnce(easy)), { address: server.host });
         expect(cause.reason).toBe(policy.check(server.host).reason);
         expect(policy.check(server.host).allowed).toBe(false);
         expect(server.connections).toBe(before);
@@ -377,7 +392,7 @@ describe('every spelling of an address is judged by what libcurl connects to', (
       const before = web.connections + shadow6.connections;
       const policy = new IpPolicy();
       const easy = policy.apply(new Easy()).setopt('URL', `http://${s.host}:${web.port}/hello`);
-      const cause = expectBlocked(await rejection(easy.perform()), {
+      const cause = expectBlocked(await rejection(performOnce(easy)), {
         address: s.address,
         port: web.port,
         family: s.family === 'v4' ? AF_INET : AF_INET6,
@@ -394,7 +409,7 @@ describe('every spelling of an address is judged by what libcurl connects to', (
     for (const s of spellings) {
       const before = web.connections + shadow6.connections;
       const easy = policy.apply(new Easy()).setopt('URL', `http://${s.host}:${web.port}/hello`);
-      const t = await easy.perform();
+      const t = await performOnce(easy);
       expect(t.status, s.host).toBe(200);
       expect(web.connections + shadow6.connections, s.host).toBe(before + 1);
       easy.close();
@@ -409,7 +424,7 @@ describe('every spelling of an address is judged by what libcurl connects to', (
     let before = web.connections;
     let policy = new IpPolicy({ allow: ['::ffff:0:0/96'], deny: ['127.0.0.0/8'] });
     let easy = policy.apply(new Easy()).setopt('URL', mapped);
-    expectBlocked(await rejection(easy.perform()), {
+    expectBlocked(await rejection(performOnce(easy)), {
       address: '::ffff:127.0.0.1',
       family: AF_INET6,
       reason: 'denied by 127.0.0.0/8',
@@ -421,7 +436,7 @@ describe('every spelling of an address is judged by what libcurl connects to', (
     before = web.connections;
     policy = new IpPolicy({ allow: ['127.0.0.0/8'], deny: ['::ffff:127.0.0.1/128'] });
     easy = policy.apply(new Easy()).setopt('URL', plain);
-    expectBlocked(await rejection(easy.perform()), {
+    expectBlocked(await rejection(performOnce(easy)), {
       address: '127.0.0.1',
       family: AF_INET,
       reason: policy.check('127.0.0.1').reason,
@@ -434,17 +449,17 @@ describe('every spelling of an address is judged by what libcurl connects to', (
     before = web.connections;
     policy = new IpPolicy({ allow: ['::/0'] });
     easy = policy.apply(new Easy()).setopt('URL', mapped);
-    expectBlocked(await rejection(easy.perform()), { address: '::ffff:127.0.0.1', reason: 'loopback' });
+    expectBlocked(await rejection(performOnce(easy)), { address: '::ffff:127.0.0.1', reason: 'loopback' });
     expect(web.connections).toBe(before);
     easy.close();
 
     // Allowed: an IPv4 allow entry lets the mapped spelling through, and a mapped entry the IPv4 one.
     before = web.connections;
     easy = new IpPolicy({ allow: ['127.0.0.0/8'] }).apply(new Easy()).setopt('URL', mapped);
-    expect((await easy.perform()).status).toBe(200);
+    expect((await performOnce(easy)).status).toBe(200);
     easy.close();
     easy = new IpPolicy({ allow: ['::ffff:127.0.0.1'] }).apply(new Easy()).setopt('URL', plain);
-    expect((await easy.perform()).status).toBe(200);
+    expect((await performOnce(easy)).status).toBe(200);
     easy.close();
     expect(web.connections).toBe(before + 2);
   });
@@ -462,7 +477,7 @@ describe('every spelling of an address is judged by what libcurl connects to', (
     it(`http://${s.host}:P (not loopback) is refused in opensocket (${s.reason})`, async () => {
       const easy = new IpPolicy().apply(new Easy()).setopt('URL', `http://${s.host}:${web.port}/hello`);
       const guard = guardConnect(easy);
-      expectBlocked(await rejection(easy.perform()), { address: s.address, family: AF_INET6, reason: s.reason });
+      expectBlocked(await rejection(performOnce(easy)), { address: s.address, family: AF_INET6, reason: s.reason });
       expect(guard.calls).toBe(0);
       easy.close();
     });
@@ -495,7 +510,7 @@ describe('redirects', () => {
       .setopt('URL', redirectUrl(`http://127.0.0.2:${b.port}/hello`))
       .setopt('FOLLOWLOCATION', true);
     const chunks = collectBody(easy);
-    expectBlocked(await rejection(easy.perform()), {
+    expectBlocked(await rejection(performOnce(easy)), {
       address: '127.0.0.2',
       port: b.port,
       family: AF_INET,
@@ -514,7 +529,7 @@ describe('redirects', () => {
       .apply(new Easy())
       .setopt('URL', redirectUrl(`http://2130706434:${b.port}/hello`))
       .setopt('FOLLOWLOCATION', true);
-    expectBlocked(await rejection(easy.perform()), { address: '127.0.0.2', port: b.port, reason: 'loopback' });
+    expectBlocked(await rejection(performOnce(easy)), { address: '127.0.0.2', port: b.port, reason: 'loopback' });
     expect(b.connections).toBe(beforeB);
     easy.close();
   });
@@ -525,7 +540,7 @@ describe('redirects', () => {
       .apply(new Easy())
       .setopt('URL', redirectUrl(`http://127.0.0.2:${b.port}/hello`))
       .setopt('FOLLOWLOCATION', true);
-    const t = await easy.perform();
+    const t = await performOnce(easy);
     expect(t.status).toBe(200);
     expect(t.body.toString()).toBe('hello from 127.0.0.2\n');
     expect(t.info.primaryIp).toBe('127.0.0.2');
@@ -555,7 +570,7 @@ describe('a name resolving to several addresses', () => {
       .apply(new Easy())
       .setopt('URL', `http://multi.test:${web.port}/hello`)
       .setopt('RESOLVE', [`multi.test:${web.port}:127.0.0.2,127.0.0.1`]);
-    const t = await easy.perform();
+    const t = await performOnce(easy);
     expect(t.status).toBe(200);
     expect(t.body.toString()).toBe('hello world\n');
     expect(t.info.primaryIp).toBe('127.0.0.1');
@@ -571,7 +586,7 @@ describe('a name resolving to several addresses', () => {
       .apply(new Easy())
       .setopt('URL', `http://multi.test:${web.port}/hello`)
       .setopt('RESOLVE', [`multi.test:${web.port}:127.0.0.1,127.0.0.2`]);
-    const t = await easy.perform();
+    const t = await performOnce(easy);
     expect(t.body.toString()).toBe('hello from 127.0.0.2\n');
     expect(t.info.primaryIp).toBe('127.0.0.2');
     expect(web.connections).toBe(before1);
@@ -586,7 +601,7 @@ describe('a name resolving to several addresses', () => {
       .apply(new Easy())
       .setopt('URL', `http://multi.test:${web.port}/hello`)
       .setopt('RESOLVE', [`multi.test:${web.port}:127.0.0.2,127.0.0.1`]);
-    const cause = expectBlocked(await rejection(easy.perform()), { port: web.port, reason: 'loopback' });
+    const cause = expectBlocked(await rejection(performOnce(easy)), { port: web.port, reason: 'loopback' });
     expect(['127.0.0.1', '127.0.0.2']).toContain(cause.address);
     expect(web.connections).toBe(before1);
     expect(two.connections).toBe(before2);
@@ -605,7 +620,7 @@ describe('RESOLVE and CONNECT_TO: the real target is judged', () => {
       .apply(new Easy())
       .setopt('URL', 'http://example.test/hello')
       .setopt('CONNECT_TO', [`example.test:80:127.0.0.1:${web.port}`]);
-    expectBlocked(await rejection(denied.perform()), { address: '127.0.0.1', port: web.port, reason: 'loopback' });
+    expectBlocked(await rejection(performOnce(denied)), { address: '127.0.0.1', port: web.port, reason: 'loopback' });
     expect(web.connections).toBe(before);
     denied.close();
 
@@ -614,7 +629,7 @@ describe('RESOLVE and CONNECT_TO: the real target is judged', () => {
       .apply(new Easy())
       .setopt('URL', 'http://example.test/hello')
       .setopt('CONNECT_TO', [`example.test:80:127.0.0.1:${web.port}`]);
-    const t = await allowed.perform();
+    const t = await performOnce(allowed);
     expect(t.status).toBe(200);
     expect(t.info.primaryIp).toBe('127.0.0.1');
     expect(web.lastRequest?.headers.host).toBe('example.test');
@@ -628,7 +643,7 @@ describe('RESOLVE and CONNECT_TO: the real target is judged', () => {
       .apply(new Easy())
       .setopt('URL', `http://example.test:${web.port}/hello`)
       .setopt('RESOLVE', [`example.test:${web.port}:127.0.0.1`]);
-    expectBlocked(await rejection(denied.perform()), { address: '127.0.0.1', port: web.port, reason: 'loopback' });
+    expectBlocked(await rejection(performOnce(denied)), { address: '127.0.0.1', port: web.port, reason: 'loopback' });
     expect(web.connections).toBe(before);
     denied.close();
 
@@ -637,7 +652,7 @@ describe('RESOLVE and CONNECT_TO: the real target is judged', () => {
       .apply(new Easy())
       .setopt('URL', `http://example.test:${web.port}/hello`)
       .setopt('RESOLVE', [`example.test:${web.port}:127.0.0.1`]);
-    const t = await allowed.perform();
+    const t = await performOnce(allowed);
     expect(t.status).toBe(200);
     expect(web.lastRequest?.headers.host).toBe(`example.test:${web.port}`);
     expect(web.connections).toBe(before + 1);
@@ -652,7 +667,7 @@ describe('RESOLVE and CONNECT_TO: the real target is judged', () => {
       .setopt('RESOLVE', [`public.test:${web.port}:8.8.8.8`])
       .setopt('CONNECT_TO', [`public.test:${web.port}:127.0.0.1:${web.port}`]);
     const guard = guardConnect(easy);
-    expectBlocked(await rejection(easy.perform()), { address: '127.0.0.1', port: web.port, reason: 'loopback' });
+    expectBlocked(await rejection(performOnce(easy)), { address: '127.0.0.1', port: web.port, reason: 'loopback' });
     expect(guard.calls).toBe(0);
     expect(web.connections).toBe(before);
     easy.close();
@@ -666,7 +681,7 @@ describe('RESOLVE and CONNECT_TO: the real target is judged', () => {
       .setopt('URL', `http://rebind.test:${web.port}/hello`)
       .setopt('RESOLVE', [`rebind.test:${web.port}:93.184.216.34`]);
     const guard = guardConnect(easy);
-    const cause = expectBlocked(await rejection(easy.perform()), {
+    const cause = expectBlocked(await rejection(performOnce(easy)), {
       address: '93.184.216.34',
       port: web.port,
       family: AF_INET,
@@ -799,7 +814,7 @@ describe('proxies (including the proxy environment variables) are off', () => {
 
       const plainSeen = proxy.seen.length;
       const plain = new Easy().setopt('URL', url);
-      const p = await plain.perform();
+      const p = await performOnce(plain);
       plain.close();
       if (honouredByLibcurl) {
         expect(p.body.toString()).toBe('answered by the proxy\n');
@@ -813,7 +828,7 @@ describe('proxies (including the proxy environment variables) are off', () => {
       const proxySeen = proxy.seen.length;
       const webRequests = web.requests;
       const hardened = new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(new Easy()).setopt('URL', url);
-      const t = await hardened.perform();
+      const t = await performOnce(hardened);
       expect(t.body.toString()).toBe('hello world\n');
       expect(t.info.primaryPort).toBe(web.port);
       expect(web.requests).toBe(webRequests + 1);
@@ -830,7 +845,7 @@ describe('proxies (including the proxy environment variables) are off', () => {
 
       const plainSeen = proxy.seen.length;
       const plain = new Easy().setopt('URL', url).setopt('CAINFO', TEST_CA_FILE);
-      const p = await plain.perform();
+      const p = await performOnce(plain);
       plain.close();
       expect(p.body.toString()).toBe('hello world\n');
       expect(proxy.seen.slice(plainSeen)).toEqual([`CONNECT 127.0.0.1:${tls.port}`]);
@@ -842,7 +857,7 @@ describe('proxies (including the proxy environment variables) are off', () => {
         .apply(new Easy())
         .setopt('URL', url)
         .setopt('CAINFO', TEST_CA_FILE);
-      const t = await hardened.perform();
+      const t = await performOnce(hardened);
       expect(t.body.toString()).toBe('hello world\n');
       expect(t.info.primaryPort).toBe(tls.port);
       expect(tls.connections).toBe(tlsConnections + 1);
@@ -857,7 +872,7 @@ describe('proxies (including the proxy environment variables) are off', () => {
     const proxyConnections = proxy.connections;
     const easy = new Easy().setopt('PROXY', proxy.url).setopt('URL', `${web.url}/hello`);
     new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(easy);
-    const t = await easy.perform();
+    const t = await performOnce(easy);
     expect(t.body.toString()).toBe('hello world\n');
     expect(proxy.connections).toBe(proxyConnections);
     easy.close();
@@ -879,7 +894,7 @@ describe('proxies (including the proxy environment variables) are off', () => {
     const proxyConnections = proxy.connections;
     const before = web.connections;
     easy.setopt('URL', `${web.url}/hello`);
-    expectBlocked(await rejection(easy.perform()), { address: '127.0.0.1', reason: 'loopback' });
+    expectBlocked(await rejection(performOnce(easy)), { address: '127.0.0.1', reason: 'loopback' });
     expect(web.connections).toBe(before);
     expect(proxy.connections).toBe(proxyConnections);
     easy.close();
@@ -927,7 +942,7 @@ describe('Unix sockets', () => {
     const easy = new Easy().setopt('UNIX_SOCKET_PATH', unix.path).setopt('URL', `http://localhost:${web.port}/hello`);
     new IpPolicy().apply(easy);
     const beforeWeb = web.connections + shadow6.connections;
-    const cause = expectBlocked(await rejection(easy.perform()), { port: web.port, reason: 'loopback' });
+    const cause = expectBlocked(await rejection(performOnce(easy)), { port: web.port, reason: 'loopback' });
     expect(['127.0.0.1', '::1']).toContain(cause.address);
     expect(unix.connections).toBe(before);
     expect(web.connections + shadow6.connections).toBe(beforeWeb);
@@ -941,7 +956,7 @@ describe('Unix sockets', () => {
       .setopt('UNIX_SOCKET_PATH', unix.path)
       .setopt('OPENSOCKETFUNCTION', policy.opensocket)
       .setopt('URL', `${unix.url}/hello`);
-    expectBlocked(await rejection(easy.perform()), {
+    expectBlocked(await rejection(performOnce(easy)), {
       address: unix.path,
       port: 0,
       family: AF_UNIX,
@@ -958,7 +973,7 @@ describe('Unix sockets', () => {
       .setopt('UNIX_SOCKET_PATH', unix.path)
       .setopt('OPENSOCKETFUNCTION', policy.opensocket)
       .setopt('URL', `${unix.url}/hello`);
-    const t = await easy.perform();
+    const t = await performOnce(easy);
     expect(t.status).toBe(200);
     expect(t.body.toString()).toBe('hello world\n');
     expect(unix.connections).toBe(before + 1);
@@ -969,7 +984,7 @@ describe('Unix sockets', () => {
     const before = web.connections;
     const policy = new IpPolicy({ allowUnixSockets: true });
     const easy = new Easy().setopt('OPENSOCKETFUNCTION', policy.opensocket).setopt('URL', `${web.url}/hello`);
-    expectBlocked(await rejection(easy.perform()), { address: '127.0.0.1', reason: 'loopback' });
+    expectBlocked(await rejection(performOnce(easy)), { address: '127.0.0.1', reason: 'loopback' });
     expect(web.connections).toBe(before);
     easy.close();
   });
@@ -990,14 +1005,16 @@ describe('only http and https', () => {
   });
 
   it('control: a plain handle reads file:///etc/passwd', async () => {
-    const t = await new Easy().setopt('URL', 'file:///etc/passwd').perform();
+    const easy = new Easy().setopt('URL', 'file:///etc/passwd');
+    const t = await performOnce(easy);
+    easy.close();
     expect(t.body.toString()).toContain('root:');
   });
 
   it('file:///etc/passwd after apply(): CURLE_UNSUPPORTED_PROTOCOL and no body', async () => {
     const easy = new IpPolicy().apply(new Easy()).setopt('URL', 'file:///etc/passwd');
     const chunks = collectBody(easy);
-    expectCurlCode(await rejection(easy.perform()), 'CURLE_UNSUPPORTED_PROTOCOL');
+    expectCurlCode(await rejection(performOnce(easy)), 'CURLE_UNSUPPORTED_PROTOCOL');
     expect(chunks).toEqual([]);
     easy.close();
   });
@@ -1007,7 +1024,7 @@ describe('only http and https', () => {
       .setopt('URL', `${web.url}/redirect-to?url=${encodeURIComponent('file:///etc/passwd')}`)
       .setopt('FOLLOWLOCATION', true)
       .setopt('REDIR_PROTOCOLS_STR', 'all');
-    const t = await easy.perform();
+    const t = await performOnce(easy);
     expect(t.body.toString()).toContain('root:');
     easy.close();
   });
@@ -1019,7 +1036,7 @@ describe('only http and https', () => {
       .setopt('URL', `${web.url}/redirect-to?url=${encodeURIComponent('file:///etc/passwd')}`)
       .setopt('FOLLOWLOCATION', true);
     const chunks = collectBody(easy);
-    expectCurlCode(await rejection(easy.perform()), 'CURLE_UNSUPPORTED_PROTOCOL');
+    expectCurlCode(await rejection(performOnce(easy)), 'CURLE_UNSUPPORTED_PROTOCOL');
     expect(Buffer.concat(chunks).toString()).not.toContain('root:');
     expect(web.requests).toBe(before + 1);
     easy.close();
@@ -1032,7 +1049,7 @@ describe('only http and https', () => {
       const easy = new IpPolicy({ allow: ['127.0.0.1/32'] })
         .apply(new Easy())
         .setopt('URL', `${scheme}://127.0.0.1:${raw.port}/x`);
-      expectCurlCode(await rejection(easy.perform()), 'CURLE_UNSUPPORTED_PROTOCOL');
+      expectCurlCode(await rejection(performOnce(easy)), 'CURLE_UNSUPPORTED_PROTOCOL');
       expect(raw.connections).toBe(before);
       easy.close();
     });
@@ -1044,7 +1061,7 @@ describe('only http and https', () => {
       .apply(new Easy())
       .setopt('URL', `${web.url}/redirect-to?url=${encodeURIComponent(`gopher://127.0.0.1:${raw.port}/_x`)}`)
       .setopt('FOLLOWLOCATION', true);
-    expectCurlCode(await rejection(easy.perform()), 'CURLE_UNSUPPORTED_PROTOCOL');
+    expectCurlCode(await rejection(performOnce(easy)), 'CURLE_UNSUPPORTED_PROTOCOL');
     expect(raw.connections).toBe(before);
     easy.close();
   });
@@ -1138,9 +1155,8 @@ describe('connection reuse is judged by the real peer', () => {
     expect(server.requests).toBe(1);
     expect(chunks).toEqual([]);
 
-    // The pooled connection is still fine for its owner.
+    // Its owner can still use the server (libcurl closes a connection whose request a prereq aborted).
     expect((await multi.perform(plain)).status).toBe(200);
-    expect(server.connections).toBe(1);
     plain.close();
     hardened.close();
   });
@@ -1246,10 +1262,10 @@ describe('reset() and duphandle() keep the policy', () => {
     expectAllLocked(easy);
     const before = web.connections;
     easy.setopt('URL', `${web.url}/hello`);
-    expectBlocked(await rejection(easy.perform()), { address: '127.0.0.1', reason: 'loopback' });
+    expectBlocked(await rejection(performOnce(easy)), { address: '127.0.0.1', reason: 'loopback' });
     expect(web.connections).toBe(before);
     easy.setopt('URL', 'file:///etc/passwd');
-    expectCurlCode(await rejection(easy.perform()), 'CURLE_UNSUPPORTED_PROTOCOL');
+    expectCurlCode(await rejection(performOnce(easy)), 'CURLE_UNSUPPORTED_PROTOCOL');
     easy.close();
   });
 
@@ -1258,10 +1274,10 @@ describe('reset() and duphandle() keep the policy', () => {
     for (let i = 0; i < 2; i++) {
       easy.reset();
       easy.setopt('URL', `${web.url}/hello`);
-      expect((await easy.perform()).status).toBe(200);
+      expect((await performOnce(easy)).status).toBe(200);
       const before = web6.connections;
       easy.setopt('URL', `${web6.url}/hello`);
-      expectBlocked(await rejection(easy.perform()), { address: '::1', reason: 'loopback' });
+      expectBlocked(await rejection(performOnce(easy)), { address: '::1', reason: 'loopback' });
       expect(web6.connections).toBe(before);
     }
     easy.close();
@@ -1273,11 +1289,11 @@ describe('reset() and duphandle() keep the policy', () => {
     original.close();
     expectAllLocked(copy);
     const before = web.connections;
-    expectBlocked(await rejection(copy.perform()), { address: '127.0.0.1', port: web.port, reason: 'loopback' });
+    expectBlocked(await rejection(performOnce(copy)), { address: '127.0.0.1', port: web.port, reason: 'loopback' });
     expect(web.connections).toBe(before);
     copy.reset();
     copy.setopt('URL', `${web.url}/hello`);
-    expectBlocked(await rejection(copy.perform()), { address: '127.0.0.1', reason: 'loopback' });
+    expectBlocked(await rejection(performOnce(copy)), { address: '127.0.0.1', reason: 'loopback' });
     expect(web.connections).toBe(before);
     copy.close();
   });
@@ -1285,10 +1301,10 @@ describe('reset() and duphandle() keep the policy', () => {
   it('duphandle() of an allow policy: the copy gets through to 127.0.0.1 and not to ::1', async () => {
     const original = new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(new Easy()).setopt('URL', `${web.url}/hello`);
     const copy = original.duphandle();
-    expect((await copy.perform()).status).toBe(200);
+    expect((await performOnce(copy)).status).toBe(200);
     const before = web6.connections;
     copy.setopt('URL', `${web6.url}/hello`);
-    expectBlocked(await rejection(copy.perform()), { address: '::1', reason: 'loopback' });
+    expectBlocked(await rejection(performOnce(copy)), { address: '::1', reason: 'loopback' });
     expect(web6.connections).toBe(before);
     original.close();
     copy.close();
@@ -1303,7 +1319,7 @@ describe('blocked vs unreachable', () => {
   it('a closed port with 127.0.0.1 allowed: CURLE_COULDNT_CONNECT without a BlockedAddressError', async () => {
     const port = await closedPort();
     const easy = new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(new Easy()).setopt('URL', `http://127.0.0.1:${port}/`);
-    const err = expectCurlCode(await rejection(easy.perform()), 'CURLE_COULDNT_CONNECT');
+    const err = expectCurlCode(await rejection(performOnce(easy)), 'CURLE_COULDNT_CONNECT');
     expect(err.cause).toBeUndefined();
     easy.close();
   });
@@ -1311,7 +1327,7 @@ describe('blocked vs unreachable', () => {
   it('the same closed port under the default policy: CURLE_COULDNT_CONNECT with a BlockedAddressError', async () => {
     const port = await closedPort();
     const easy = new IpPolicy().apply(new Easy()).setopt('URL', `http://127.0.0.1:${port}/`);
-    expectBlocked(await rejection(easy.perform()), { address: '127.0.0.1', port, reason: 'loopback' });
+    expectBlocked(await rejection(performOnce(easy)), { address: '127.0.0.1', port, reason: 'loopback' });
     easy.close();
   });
 });

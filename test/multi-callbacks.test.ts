@@ -433,6 +433,93 @@ describe('SOCKETFUNCTION in uv mode: what it is told', () => {
   });
 });
 
+describe('calls into the binding from inside the callbacks (libcurl is never re-entered)', () => {
+  it('perform() inside SOCKETFUNCTION throws CURLM_RECURSIVE_API_CALL; the refused Easy performs normally afterwards', async () => {
+    const multi = new Multi({ driver: 'uv' });
+    const extra = makeEasy(`${server.url}/hello`);
+    const caught: unknown[] = [];
+    let tried = false;
+    multi.setopt('SOCKETFUNCTION', () => {
+      if (tried) return;
+      tried = true;
+      try {
+        void multi.perform(extra);
+        caught.push('no error');
+      } catch (err) {
+        caught.push(err);
+      }
+    });
+    const easy = makeEasy(`${server.url}/hello`);
+    try {
+      const transfer = await multi.perform(easy);
+      expect(transfer.body.toString()).toBe('hello world\n');
+      expect(caught).toHaveLength(1);
+      expect(caught[0]).toBeInstanceOf(CurlError);
+      expect((caught[0] as CurlError).code).toBe('CURLM_RECURSIVE_API_CALL');
+      expect(multi.running).toBe(0);
+      // Not left marked as in a transfer.
+      const again = await multi.perform(extra);
+      expect(again.body.toString()).toBe('hello world\n');
+    } finally {
+      multi.close();
+      easy.close();
+      extra.close();
+    }
+  });
+
+  it('close() inside SOCKETFUNCTION is deferred until libcurl returns: every transfer rejects with an AbortError, the Multi is closed', async () => {
+    const multi = new Multi({ driver: 'uv' });
+    let closedInside = false;
+    multi.setopt('SOCKETFUNCTION', (_easy, _fd, what) => {
+      if (!closedInside && what === CURL_POLL_IN) {
+        closedInside = true;
+        multi.close();
+      }
+    });
+    const easies = [0, 1, 2].map(() => makeEasy(`${server.url}/slow?ms=5000`));
+    try {
+      const results = await Promise.allSettled(easies.map((e) => multi.perform(e)));
+      expect(closedInside).toBe(true);
+      for (const result of results) {
+        expect(result.status).toBe('rejected');
+        expect(((result as PromiseRejectedResult).reason as Error).name).toBe('AbortError');
+      }
+      expect(multi.running).toBe(0);
+      expect(() => multi.perform(easies[0]!)).toThrow(Error);
+    } finally {
+      multi.close();
+      for (const e of easies) e.close();
+    }
+  });
+
+  it('close() inside the TIMERFUNCTION call made by perform() rejects that transfer with an AbortError', async () => {
+    const multi = new Multi({ driver: 'uv' });
+    let calls = 0;
+    multi.setopt('TIMERFUNCTION', () => {
+      calls++;
+      multi.close();
+    });
+    const easy = makeEasy(`${server.url}/hello`);
+    try {
+      const promise = multi.perform(easy);
+      expect(calls).toBeGreaterThanOrEqual(1);
+      await expect(promise).rejects.toMatchObject({ name: 'AbortError' });
+      expect(multi.running).toBe(0);
+      // The Easy is free again: another Multi runs it.
+      const other = new Multi();
+      try {
+        const transfer = await other.perform(easy);
+        expect(transfer.body.toString()).toBe('hello world\n');
+      } finally {
+        other.close();
+      }
+    } finally {
+      multi.close();
+      easy.close();
+    }
+  });
+});
+
 // ---------------------------------------------------------------------------
 // A failing callback aborts the Multi
 // ---------------------------------------------------------------------------
@@ -544,6 +631,30 @@ describe('a failing SOCKETFUNCTION or TIMERFUNCTION aborts the Multi', () => {
       expect(openFdCount()).toBeLessThanOrEqual(baseline.size);
     },
   );
+
+  it.each([
+    ['SOCKETFUNCTION', 'a string', 'nope'],
+    ['SOCKETFUNCTION', 'a non-integer number', 1.5],
+    ['TIMERFUNCTION', 'a string', 'nope'],
+    ['TIMERFUNCTION', 'a non-integer number', 1.5],
+  ] as const)('%s returning %s aborts the Multi with a TypeError as the cause', async (kind, _label, value) => {
+    const multi = new Multi({ driver: 'uv' });
+    multi.setopt(kind, (() => value) as never);
+    const easies = [0, 1].map(() => makeEasy(`${server.url}/slow?ms=5000`));
+    try {
+      const results = await Promise.allSettled(easies.map((e) => multi.perform(e)));
+      for (const result of results) {
+        expect(result.status).toBe('rejected');
+        const reason = (result as PromiseRejectedResult).reason as CurlError;
+        expect(reason).toBeInstanceOf(CurlError);
+        expect(reason.code).toBe('CURLM_ABORTED_BY_CALLBACK');
+        expect(reason.cause).toBeInstanceOf(TypeError);
+      }
+    } finally {
+      multi.close();
+      for (const e of easies) e.close();
+    }
+  });
 
   it('a Multi that aborted can be closed and its Easy handles perform again elsewhere', async () => {
     const multi = new Multi({ driver: 'uv' });
