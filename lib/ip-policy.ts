@@ -73,8 +73,8 @@ export class IpPolicy {
         if (optionInfo(name)?.available) internals.setoptUnlocked(target, name, value);
       };
       set('OPENSOCKETFUNCTION', this.opensocket);
-      set('PREREQFUNCTION', (_primaryIp: string, localIp: string, _primaryPort: number, localPort: number): number =>
-        this.#checkPeer(localIp, localPort));
+      set('PREREQFUNCTION', (primaryIp: string, localIp: string, primaryPort: number, localPort: number): number =>
+        this.#checkPeer(localIp, localPort, primaryIp, primaryPort));
       const protocolsStr = optionInfo('PROTOCOLS_STR')?.available === true;
       if (protocolsStr) {
         set('PROTOCOLS_STR', 'http,https');
@@ -106,8 +106,8 @@ export class IpPolicy {
   // libcurl does not call opensocket for a reused connection: judge the
   // socket's real peer (libcurl's primary IP is the URL's host for a
   // handed-in socket, and a path for a Unix socket).
-  #checkPeer(localIp: string, localPort: number): number {
-    const fd = native.findSocket(localIp, localPort);
+  #checkPeer(localIp: string, localPort: number, primaryIp: string, primaryPort: number): number {
+    const fd = native.findSocket(localIp, localPort, primaryIp, primaryPort);
     if (fd < 0) throw new BlockedAddressError('', 0, 0, 'the connection\'s socket was not found');
     const peer = native.peerAddress(fd);
     if (!peer) throw new BlockedAddressError('', 0, 0, 'the socket is not connected');

@@ -143,7 +143,7 @@ export interface NativeModule {
   dupSocket(fd: number): number;
   pendingBytes(fd: number): number;
   peerAddress(fd: number): NativeAddress | null;
-  findSocket(localIp: string, localPort: number): number;
+  findSocket(localIp: string, localPort: number, peerIp: string, peerPort: number): number;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -82,7 +82,8 @@ Napi::Object MakeConstants(Napi::Env env) {
   SET(IPV6_V6ONLY);
 #endif
   // Option values (generated from curl.h; each guarded for older headers).
-#define CURL_CONSTANT(name) SET(name);
+  // Stringized here, not through SET: the argument would be macro-expanded first.
+#define CURL_CONSTANT(name) c.Set(#name, Napi::Number::New(env, static_cast<double>(static_cast<long>(name))));
 #include "generated/constants.inc"
 #undef CURL_CONSTANT
 #undef SET

@@ -374,6 +374,10 @@ void Multi::CallUser(int kind, std::initializer_list<napi_value> args) {
 
 void Multi::RequestAbort(Napi::Value cause) {
   abortRequested_ = true;
+  // Every transfer on this Multi rejects, also one that finished inside the
+  // libcurl call that is running now (its REMOVE can be what aborts).
+  for (Easy* easy : transfers_) easy->RequestCancel(kEndedByMultiAbort);
+  for (const Completion& c : completions_) c.easy->RequestCancel(kEndedByMultiAbort);
   if (!hasAbortCause_) {
     hasAbortCause_ = true;
     slots_.Value().Set(static_cast<uint32_t>(kAbortCauseSlot), cause);

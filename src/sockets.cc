@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <climits>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "state.h"
@@ -182,32 +183,56 @@ Napi::Value PeerAddress(const Napi::CallbackInfo& info) {
   return AddressObject(env, ss, length);
 }
 
-// findSocket(localIp, localPort) -> the fd libcurl owns whose local address
-// is that, or -1. PREREQFUNCTION knows the connection only by its addresses;
-// IpPolicy needs the socket to read the real peer.
+// Whether a socket address is `ip` (any text form inet_pton reads: libcurl
+// and inet_ntop spell IPv4-mapped IPv6 addresses differently) and `port`.
+bool SameEndpoint(const sockaddr_storage& ss, const std::string& ip, int port) {
+  if (ss.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
+    in_addr want{};
+    return ntohs(in->sin_port) == port && inet_pton(AF_INET, ip.c_str(), &want) == 1 &&
+           want.s_addr == in->sin_addr.s_addr;
+  }
+  if (ss.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    in6_addr want{};
+    return ntohs(in6->sin6_port) == port && inet_pton(AF_INET6, ip.c_str(), &want) == 1 &&
+           memcmp(&want, &in6->sin6_addr, sizeof want) == 0;
+  }
+  return false;
+}
+
+// findSocket(localIp, localPort, peerIp, peerPort) -> the fd libcurl owns
+// with exactly that 4-tuple, or -1. PREREQFUNCTION knows the connection only
+// by its addresses; IpPolicy needs the socket to read the real peer. (The
+// local address alone is not enough: Linux gives the same ephemeral port to
+// connections towards different peers.)
 Napi::Value FindSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  std::string ip = info[0].As<Napi::String>().Utf8Value();
-  int port = info[1].As<Napi::Number>().Int32Value();
+  std::string localIp = info[0].As<Napi::String>().Utf8Value();
+  int localPort = info[1].As<Napi::Number>().Int32Value();
+  std::string peerIp = info[2].As<Napi::String>().Utf8Value();
+  int peerPort = info[3].As<Napi::Number>().Int32Value();
   StatePtr state = GetState(env);
+  // libcurl reports the address it connected to, which the kernel may have
+  // rewritten (0.0.0.0 and :: reach loopback): when no socket has exactly that
+  // peer, take the only one with this local address and peer port.
+  int samePort = -1;
+  int samePortCount = 0;
   for (auto& entry : state->openSockets) {
     sockaddr_storage ss{};
     socklen_t length = sizeof ss;
-    if (getsockname(entry.first, reinterpret_cast<sockaddr*>(&ss), &length) != 0) continue;
-    char text[INET6_ADDRSTRLEN] = "";
-    int localPort = -1;
-    if (ss.ss_family == AF_INET) {
-      auto* in = reinterpret_cast<const sockaddr_in*>(&ss);
-      inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-      localPort = ntohs(in->sin_port);
-    } else if (ss.ss_family == AF_INET6) {
-      auto* in6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-      inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
-      localPort = ntohs(in6->sin6_port);
+    if (getsockname(entry.first, reinterpret_cast<sockaddr*>(&ss), &length) != 0 || !SameEndpoint(ss, localIp, localPort)) continue;
+    length = sizeof ss;
+    if (getpeername(entry.first, reinterpret_cast<sockaddr*>(&ss), &length) != 0) continue;
+    if (SameEndpoint(ss, peerIp, peerPort)) return Napi::Number::New(env, entry.first);
+    int port = ss.ss_family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port)
+             : ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port) : -1;
+    if (port == peerPort) {
+      samePort = entry.first;
+      ++samePortCount;
     }
-    if (localPort == port && ip == text) return Napi::Number::New(env, entry.first);
   }
-  return Napi::Number::New(env, -1);
+  return Napi::Number::New(env, samePortCount == 1 ? samePort : -1);
 }
 
 }  // namespace

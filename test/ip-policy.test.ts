@@ -27,11 +27,14 @@ import {
   AF_UNIX,
   BlockedAddressError,
   CURL_SOCKOPT_ERROR,
+  CURL_SOCKOPT_OK,
   CurlError,
   Easy,
   IpPolicy,
   Multi,
+  SOL_SOCKET,
   libcurlVersion,
+  setSocketOption,
   type Transfer,
 } from '../dist/index.js';
 import {
@@ -136,6 +139,8 @@ interface CountingServer {
   port: number;
   connections: number;
   requests: string[];
+  /** Connections currently open. */
+  openConnections(): number;
   close(): Promise<void>;
 }
 
@@ -173,6 +178,7 @@ async function startCountingServer(host: string, port = 0, ipv6Only = false): Pr
     get requests() {
       return state.requests;
     },
+    openConnections: () => sockets.size,
     close() {
       closing ??= new Promise<void>((resolve) => {
         for (const sock of sockets) sock.destroy();
@@ -181,6 +187,26 @@ async function startCountingServer(host: string, port = 0, ipv6Only = false): Pr
       return closing;
     },
   };
+}
+
+/** Resolves once `condition()` holds; rejects after `ms`. */
+async function waitFor(condition: () => boolean, ms = 5_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Connects a net.Socket to a loopback server (for useConnectedSocket). */
+function connectTo(port: number, host: string): Promise<net.Socket> {
+  return new Promise<net.Socket>((resolve, reject) => {
+    const sock = net.connect(port, host, () => {
+      sock.off('error', reject);
+      resolve(sock);
+    });
+    sock.once('error', reject);
+  });
 }
 
 /** A loopback port nothing listens on (bound, then released). */
@@ -909,7 +935,7 @@ describe('proxies (including the proxy environment variables) are off', () => {
     });
     expect(() => easy.useConnectedSocket(sock)).toThrow(TypeError);
     expect(sock.destroyed).toBe(false);
-    expect(() => easy.useConnectedSocket(sock.remotePort ?? 0)).toThrow(TypeError);
+    expect(() => easy.useConnectedSocket(2_000_000)).toThrow(TypeError);
     sock.destroy();
     easy.close();
   });
@@ -963,6 +989,23 @@ describe('Unix sockets', () => {
       reason: 'unix-socket',
     });
     expect(unix.connections).toBe(before);
+    easy.close();
+  });
+
+  // No listener here: Node binds abstract names padded to the full sun_path, which libcurl's
+  // exact-length address never matches, so only the refusal itself is checked.
+  it('policy.opensocket refuses an abstract Unix socket too', async () => {
+    const name = `curl-sockets-policy-${process.pid}`;
+    const easy = new Easy()
+      .setopt('ABSTRACT_UNIX_SOCKET', name)
+      .setopt('OPENSOCKETFUNCTION', new IpPolicy().opensocket)
+      .setopt('URL', 'http://localhost/hello');
+    expectBlocked(await rejection(performOnce(easy)), {
+      address: `\0${name}`,
+      port: 0,
+      family: AF_UNIX,
+      reason: 'unix-socket',
+    });
     easy.close();
   });
 
@@ -1249,6 +1292,253 @@ describe('connection reuse is judged by the real peer', () => {
     plain.close();
     hardened.close();
   });
+});
+
+describe('connection reuse: more paths to a pooled connection', () => {
+  let a: CountingServer; // 127.0.0.1
+  let b: CountingServer; // 127.0.0.2
+  let multi: Multi | undefined;
+
+  beforeAll(async () => {
+    a = await startCountingServer('127.0.0.1');
+    b = await startCountingServer('127.0.0.2');
+  });
+  afterAll(async () => {
+    await Promise.all([a.close(), b.close()]);
+  });
+  afterEach(() => {
+    multi?.close();
+    multi = undefined;
+  });
+
+  it('IPv4-mapped connections: allowed reuse works (no false block), denied reuse is blocked as loopback', async () => {
+    multi = new Multi();
+    const url = `http://[::ffff:7f00:1]:${a.port}/hello`;
+    const before = a.connections;
+    const allowed = new IpPolicy({ allow: ['127.0.0.0/8'] }).apply(new Easy()).setopt('URL', url);
+    for (let i = 0; i < 3; i++) expect((await multi.perform(allowed)).status).toBe(200);
+    expect(a.connections).toBe(before + 1);
+
+    const requests = a.requests.length;
+    const denied = new IpPolicy().apply(new Easy()).setopt('URL', url);
+    expectBlocked(await rejection(multi.perform(denied)), {
+      code: 'CURLE_ABORTED_BY_CALLBACK',
+      address: '::ffff:127.0.0.1',
+      port: a.port,
+      family: AF_INET6,
+      reason: 'loopback',
+    });
+    expect(a.connections).toBe(before + 1);
+    expect(a.requests.length).toBe(requests);
+    allowed.close();
+    denied.close();
+  });
+
+  it('[::1] connections: allowed reuse works, denied reuse is blocked', async () => {
+    multi = new Multi();
+    const url = `${web6.url}/hello`;
+    const before = web6.connections;
+    const allowed = new IpPolicy({ allow: ['::1'] }).apply(new Easy()).setopt('URL', url);
+    for (let i = 0; i < 3; i++) expect((await multi.perform(allowed)).status).toBe(200);
+    expect(web6.connections).toBe(before + 1);
+    const requests = web6.requests;
+    const denied = new IpPolicy().apply(new Easy()).setopt('URL', url);
+    expectBlocked(await rejection(multi.perform(denied)), {
+      code: 'CURLE_ABORTED_BY_CALLBACK',
+      address: '::1',
+      family: AF_INET6,
+      reason: 'loopback',
+    });
+    expect(web6.connections).toBe(before + 1);
+    expect(web6.requests).toBe(requests);
+    allowed.close();
+    denied.close();
+  });
+
+  it('a reset() or duphandle()d policy handle still re-checks a pooled connection', async () => {
+    multi = new Multi();
+    const url = `http://127.0.0.1:${a.port}/hello`;
+    const plain = new Easy().setopt('URL', url);
+    await multi.perform(plain);
+    const connections = a.connections;
+    const requests = a.requests.length;
+
+    const original = new IpPolicy().apply(new Easy());
+    const copy = original.duphandle();
+    original.reset();
+    for (const easy of [original, copy]) {
+      easy.setopt('URL', url);
+      expectBlocked(await rejection(multi.perform(easy)), {
+        code: 'CURLE_ABORTED_BY_CALLBACK',
+        address: '127.0.0.1',
+        reason: 'loopback',
+      });
+      // The connection may be closed by the abort; make sure the next round has one pooled again.
+      await multi.perform(plain);
+    }
+    expect(a.requests.length).toBe(requests + 2); // only the plain handle's own requests
+    expect(a.connections).toBeGreaterThanOrEqual(connections);
+    plain.close();
+    original.close();
+    copy.close();
+  });
+
+  it('HTTP/2 (prior knowledge): a pooled h2 connection is re-checked too', async () => {
+    const CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE = 5; // curl.h; see the report: the exported constant is undefined
+    const h2 = await import('node:http2');
+    let connections = 0;
+    let streams = 0;
+    const server = h2.createServer((_req, res) => {
+      streams += 1;
+      res.end('h2 hello\n');
+    });
+    server.on('connection', () => {
+      connections += 1;
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    const port = (server.address() as net.AddressInfo).port;
+    try {
+      multi = new Multi();
+      const url = `http://127.0.0.1:${port}/hello`;
+      const plain = new Easy().setopt('URL', url).setopt('HTTP_VERSION', CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+      expect((await multi.perform(plain)).info.httpVersion).toBe(3); // CURL_HTTP_VERSION_2_0
+      expect(connections).toBe(1);
+
+      const denied = new IpPolicy()
+        .apply(new Easy())
+        .setopt('URL', url)
+        .setopt('HTTP_VERSION', CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+      expectBlocked(await rejection(multi.perform(denied)), {
+        code: 'CURLE_ABORTED_BY_CALLBACK',
+        address: '127.0.0.1',
+        reason: 'loopback',
+      });
+      expect(streams).toBe(1);
+      expect(connections).toBe(1);
+
+      const allowed = new IpPolicy({ allow: ['127.0.0.1/32'] })
+        .apply(new Easy())
+        .setopt('URL', url)
+        .setopt('HTTP_VERSION', CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+      for (let i = 0; i < 3; i++) expect((await multi.perform(allowed)).status).toBe(200);
+      expect(streams).toBe(4);
+      plain.close();
+      denied.close();
+      allowed.close();
+    } finally {
+      multi?.close();
+      multi = undefined;
+      server.close();
+    }
+  });
+
+  it('a connection made over a handed-in socket (useConnectedSocket) is not used by a policy handle', async () => {
+    multi = new Multi();
+    const url = `http://127.0.0.1:${a.port}/hello`;
+    // The plain handle's connection goes to 127.0.0.2 although its URL names 127.0.0.1.
+    const plain = new Easy().setopt('URL', url);
+    plain.useConnectedSocket(await connectTo(b.port, '127.0.0.2'));
+    expect((await multi.perform(plain)).body.toString()).toBe('hello from 127.0.0.2\n');
+    const bRequests = b.requests.length;
+
+    const hardened = new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(new Easy()).setopt('URL', url);
+    const t = await multi.perform(hardened);
+    expect(t.body.toString()).toBe('hello from 127.0.0.1\n');
+    expect(b.requests.length).toBe(bRequests);
+    plain.close();
+    hardened.close();
+  });
+
+  it('the same handle: after apply() its handed-in connection is not used again', async () => {
+    multi = new Multi();
+    const url = `http://127.0.0.1:${a.port}/hello`;
+    const easy = new Easy().setopt('URL', url);
+    easy.useConnectedSocket(await connectTo(b.port, '127.0.0.2'));
+    expect((await multi.perform(easy)).body.toString()).toBe('hello from 127.0.0.2\n');
+    const bRequests = b.requests.length;
+
+    new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(easy);
+    let outcome: unknown;
+    try {
+      outcome = (await multi.perform(easy)).body.toString();
+    } catch (err) {
+      outcome = err;
+    }
+    // Either a fresh connection to the allowed 127.0.0.1, or a block of the reused one.
+    if (typeof outcome === 'string') expect(outcome).toBe('hello from 127.0.0.1\n');
+    else expectBlocked(outcome, { code: 'CURLE_ABORTED_BY_CALLBACK', address: '127.0.0.2' });
+    expect(b.requests.length).toBe(bRequests);
+    easy.close();
+  });
+
+  it('a socket handed in before apply() is dropped (closed) and never used', async () => {
+    const url = `http://127.0.0.1:${a.port}/hello`;
+    const easy = new Easy().setopt('URL', url);
+    const openBefore = b.openConnections();
+    const bRequests = b.requests.length;
+    easy.useConnectedSocket(await connectTo(b.port, '127.0.0.2'));
+    await waitFor(() => b.openConnections() === openBefore + 1, 5_000, 'the handed-in connection to be accepted');
+
+    new IpPolicy({ allow: ['127.0.0.1/32'] }).apply(easy);
+    await waitFor(() => b.openConnections() === openBefore, 5_000, 'the dropped socket to be closed');
+    const t = await performOnce(easy);
+    expect(t.body.toString()).toBe('hello from 127.0.0.1\n');
+    expect(b.requests.length).toBe(bRequests);
+    easy.close();
+  });
+
+  // libcurl hands PREREQFUNCTION only the connection's addresses; IpPolicy finds the socket by
+  // its local IP and port. Two connections can share a local address (Linux reuses an
+  // ephemeral port for different destinations; LOCALPORT + SO_REUSEADDR forces it here), and the
+  // check must still judge the peer of the connection that is actually reused.
+  const SO_REUSEADDR_LINUX = 2; // not exported by curl-sockets; asm-generic value on Linux
+  for (const order of ['allowed peer first', 'denied peer first'] as const) {
+    it.runIf(process.platform === 'linux')(
+      `reuse is judged by the reused connection's own peer when another socket shares its local address (${order})`,
+      async () => {
+        multi = new Multi();
+        const localPort = await closedPort();
+        const reuseAddr = (fd: number): number => {
+          setSocketOption(fd, SOL_SOCKET, SO_REUSEADDR_LINUX, 1);
+          return CURL_SOCKOPT_OK;
+        };
+        const victim = `http://victim.test:${b.port}/hello`;
+        const resolve = [`victim.test:${b.port}:127.0.0.2`];
+        const toA = new Easy()
+          .setopt('URL', `http://127.0.0.1:${a.port}/hello`)
+          .setopt('LOCALPORT', localPort)
+          .setopt('SOCKOPTFUNCTION', reuseAddr);
+        const toB = new Easy()
+          .setopt('URL', victim)
+          .setopt('RESOLVE', resolve)
+          .setopt('LOCALPORT', localPort)
+          .setopt('SOCKOPTFUNCTION', reuseAddr);
+        for (const easy of order === 'allowed peer first' ? [toA, toB] : [toB, toA]) {
+          const t = await multi.perform(easy);
+          expect(t.status).toBe(200);
+          expect(t.info.localIp).toBe('127.0.0.1');
+          expect(t.info.localPort).toBe(localPort);
+        }
+        const bConnections = b.connections;
+        const bRequests = b.requests.length;
+
+        // Only 127.0.0.1 is allowed; the pooled connection for victim.test goes to 127.0.0.2.
+        const hardened = new IpPolicy({ allow: ['127.0.0.1/32'] })
+          .apply(new Easy())
+          .setopt('URL', victim)
+          .setopt('RESOLVE', resolve);
+        const chunks = collectBody(hardened);
+        const err = await rejection(multi.perform(hardened));
+        expect(b.requests.length).toBe(bRequests);
+        expect(Buffer.concat(chunks).toString()).not.toContain('hello from 127.0.0.2');
+        expect(b.connections).toBe(bConnections);
+        expectBlocked(err, { code: 'CURLE_ABORTED_BY_CALLBACK', address: '127.0.0.2', port: b.port, reason: 'loopback' });
+        toA.close();
+        toB.close();
+        hardened.close();
+      },
+    );
+  }
 });
 
 // ---------------------------------------------------------------------------

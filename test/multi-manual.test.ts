@@ -268,6 +268,51 @@ describe("'manual' Multi driven with Poller, setTimeout and socketAction", () =>
     expect(newFdsSince(baseline)).toEqual([]);
   });
 
+  it.each(['SOCKETFUNCTION', 'TIMERFUNCTION'] as const)(
+    'a %s that throws aborts a manual Multi too: every transfer rejects with the cause, REMOVE still closes every Poller',
+    async (kind) => {
+      const multi = new Multi({ driver: 'manual' });
+      const thrown = new Error(`manual ${kind} throws`);
+      let armed = false;
+      let threw = 0;
+      const driver = installManualDriver(multi, {
+        socket: (_fd, what) => {
+          if (kind === 'SOCKETFUNCTION' && what === CURL_POLL_IN && threw === 0) {
+            threw++;
+            throw thrown;
+          }
+        },
+        timer: () => {
+          if (kind === 'TIMERFUNCTION' && armed && threw === 0) {
+            threw++;
+            throw thrown;
+          }
+        },
+      });
+      const easies = [0, 1, 2].map(() => new Easy().setopt('URL', `${server.url}/slow?ms=5000`));
+      try {
+        const promises = easies.map((e) => multi.perform(e));
+        armed = true; // TIMERFUNCTION: fail on its first call from a timeout or fd event
+        const results = await Promise.allSettled(promises);
+        expect(threw).toBe(1);
+        for (const r of results) {
+          expect(r.status).toBe('rejected');
+          const reason = (r as PromiseRejectedResult).reason as CurlError;
+          expect(reason).toBeInstanceOf(CurlError);
+          expect(reason.code).toBe('CURLM_ABORTED_BY_CALLBACK');
+          expect(reason.cause).toBe(thrown);
+        }
+        expect(multi.running).toBe(0);
+      } finally {
+        multi.close();
+        driver.dispose();
+        for (const e of easies) e.close();
+      }
+      expect([...driver.pollers.keys()]).toEqual([]);
+      expect(driver.actionErrors).toEqual([]);
+    },
+  );
+
   it('transfers that fail still settle in manual mode (connection refused, HTTP error status)', async () => {
     // A port with nothing listening: bind one, note it, close it.
     const probe = net.createServer();
