@@ -31,6 +31,7 @@ const LOCK_REASON = 'an IpPolicy was applied to this handle';
 
 const UNIX_ALLOWED: IpVerdict = Object.freeze({ allowed: true, reason: 'unix socket allowed' });
 const UNIX_DENIED: IpVerdict = Object.freeze({ allowed: false, reason: 'unix-socket' });
+const UNSPECIFIED: ReadonlySet<string> = new Set(['0.0.0.0', '::', '::ffff:0.0.0.0']);
 const FAMILY_DENIED: IpVerdict = Object.freeze({ allowed: false, reason: 'unsupported address family' });
 
 export class IpPolicy {
@@ -100,7 +101,12 @@ export class IpPolicy {
   #judge(family: number, address: string): IpVerdict {
     if (family === AF_UNIX) return this.#allowUnixSockets ? UNIX_ALLOWED : UNIX_DENIED;
     if (family !== AF_INET && family !== AF_INET6) return FAMILY_DENIED;
-    return this.#rules.check(address);
+    const verdict = this.#rules.check(address);
+    if (!verdict.allowed || !UNSPECIFIED.has(address)) return verdict;
+    // connect() to the unspecified address reaches this host: it must be
+    // allowed as loopback too.
+    const local = this.#rules.check(family === AF_INET6 && address === '::' ? '::1' : '127.0.0.1');
+    return local.allowed ? verdict : { allowed: false, reason: `${local.reason} (the unspecified address connects to this host)` };
   }
 
   // libcurl does not call opensocket for a reused connection: judge the

@@ -147,7 +147,7 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
     curl_socket_t fd = self->handedFd_;
     self->handedFd_ = CURL_SOCKET_BAD;
     self->handedInUse_ = fd;
-    s->openSockets[fd] = OpenSocket{nullptr, self, true};
+    TrackSocket(s, fd, OpenSocket{nullptr, self, true});
     return fd;
   }
   curl_socket_t fd = CURL_SOCKET_BAD;
@@ -177,7 +177,7 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
     // libcurl's own default, plus close-on-exec (libcurl < 8.17 does not set it).
     fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
   }
-  if (fd != CURL_SOCKET_BAD) s->openSockets[fd] = OpenSocket{self->closeHook_, nullptr, false};
+  if (fd != CURL_SOCKET_BAD) TrackSocket(s, fd, OpenSocket{self->closeHook_, nullptr, false});
   return fd;
 }
 

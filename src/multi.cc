@@ -1,5 +1,7 @@
 #include "multi.h"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -13,6 +15,35 @@ namespace {
 // User callback kinds and slot layout; shared with lib/native.ts.
 enum MultiCallbackKind : int { kSocketFunction = 0, kTimerFunction = 1 };
 constexpr int kAbortCauseSlot = 4;
+
+void SetCloexec(int fd) {
+  int flags = fcntl(fd, F_GETFD);
+  if (flags >= 0 && !(flags & FD_CLOEXEC)) fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
+
+std::vector<int> OpenFds() {
+  std::vector<int> fds;
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return fds;
+  while (dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] != '.') fds.push_back(atoi(entry->d_name));
+  }
+  closedir(dir);
+  return fds;
+}
+
+// curl_multi_init may open fds of its own (the wakeup socketpair); libcurl
+// before 8.x does not make them close-on-exec.
+CURLM* MultiInitCloexec() {
+  std::vector<int> before = OpenFds();
+  CURLM* multi = curl_multi_init();
+  std::vector<int> after = OpenFds();
+  std::unordered_set<int> known(before.begin(), before.end());
+  for (int fd : after) {
+    if (!known.count(fd)) SetCloexec(fd);
+  }
+  return multi;
+}
 
 SocketRecord* NewRecord(const StatePtr& state, Multi* owner, curl_socket_t fd) {
   auto record = std::make_unique<SocketRecord>();
@@ -42,7 +73,7 @@ Multi::Multi(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Multi>(info) {
   Napi::Env env = info.Env();
   state_ = GetState(env);
   manual_ = info.Length() > 0 && info[0].ToBoolean().Value();
-  multi_ = curl_multi_init();
+  multi_ = MultiInitCloexec();
   if (multi_ == nullptr) {
     Napi::Error::New(env, "curl_multi_init failed").ThrowAsJavaScriptException();
     return;
@@ -392,6 +423,8 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
 
   if (what != CURL_POLL_REMOVE) {
     if (record == nullptr) {
+      // Resolver and other internal fds never pass through opensocket.
+      if (!s->openSockets.count(fd)) SetCloexec(fd);
       record = NewRecord(self->state_, self, fd);
       self->records_[fd] = record;
       curl_multi_assign(self->multi_, fd, record);

@@ -62,7 +62,7 @@ Napi::Value CloseSocket(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
     state->closingFdClosed = true;
-  } else if (state->openSockets.count(fd)) {
+  } else if (OwnedByLibcurl(state.get(), fd)) {
     Napi::Error error = Napi::Error::New(env, "fd " + std::to_string(fd) +
         " belongs to libcurl until it is handed to CLOSESOCKETFUNCTION; closing it now would close it twice");
     error.Set("code", Napi::String::New(env, "ERR_SOCKET_OWNED_BY_LIBCURL"));

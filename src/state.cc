@@ -1,5 +1,8 @@
 #include "state.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -62,8 +65,7 @@ void AddonState::TearDown() {
   for (Easy* easy : es) easy->Destroy();
   std::vector<Poller*> ps(pollers.begin(), pollers.end());
   for (Poller* poller : ps) poller->Shutdown();
-  // Anything opened that libcurl never handed back (it should not happen).
-  for (auto& entry : openSockets) close(entry.first);
+  // Never close what libcurl did not hand back: an entry may be stale.
   openSockets.clear();
   // uv close callbacks may outlive the environment: drop every reference now.
   easyCtor.Reset();
@@ -73,6 +75,24 @@ void AddonState::TearDown() {
   emitWarning.Reset();
   infoScratchRef.Reset();
   infoScratch = nullptr;
+}
+
+unsigned long FdInode(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 ? static_cast<unsigned long>(st.st_ino) : 0;
+}
+
+void TrackSocket(AddonState* state, curl_socket_t fd, OpenSocket entry) {
+  entry.inode = FdInode(fd);
+  state->openSockets[fd] = std::move(entry);
+}
+
+bool OwnedByLibcurl(AddonState* state, curl_socket_t fd) {
+  auto it = state->openSockets.find(fd);
+  if (it == state->openSockets.end()) return false;
+  if (it->second.inode != 0 && it->second.inode == FdInode(fd)) return true;
+  state->openSockets.erase(it);  // stale: libcurl closed it without telling us
+  return false;
 }
 
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall) {

@@ -27,7 +27,12 @@ struct OpenSocket {
   std::shared_ptr<CloseHook> hook;
   Easy* handedBy = nullptr;
   bool handed = false;
+  // The socket's inode: libcurl 7.88 sometimes closes a socket itself
+  // without calling the close callback, so an entry can go stale while its
+  // fd number is reused by someone else.
+  unsigned long inode = 0;
 };
+
 
 struct AddonState {
   Napi::FunctionReference easyCtor;
@@ -77,6 +82,12 @@ struct AddonState {
 };
 
 using StatePtr = std::shared_ptr<AddonState>;
+// The inode of an open fd, or 0.
+unsigned long FdInode(int fd);
+// Records a socket libcurl now owns.
+void TrackSocket(AddonState* state, curl_socket_t fd, OpenSocket entry);
+// Whether `fd` is (still) a socket libcurl owns.
+bool OwnedByLibcurl(AddonState* state, curl_socket_t fd);
 StatePtr GetState(Napi::Env env);
 
 // Counts one entry into libcurl for the re-entrancy guard.

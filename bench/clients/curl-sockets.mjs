@@ -1,0 +1,75 @@
+// curl-sockets client (the package's CommonJS build in dist/).
+//   --mode new-easy    a new Easy per request, closed after its transfer
+//   --mode reuse-easy  one Easy per concurrent worker, reused for every request
+// All transfers run on one Multi (Multi.perform). --forbid-reuse sets FORBID_REUSE;
+// --callbacks installs OPENSOCKETFUNCTION + SOCKOPTFUNCTION + CLOSESOCKETFUNCTION in JS
+// (the same work raw-multi.c does in C with --callbacks).
+import { runClient } from './common.mjs';
+
+runClient(async (opts) => {
+  const mod = await import('../../dist/index.js');
+  const pkg = mod.default ?? mod;
+  const {
+    Easy, Multi, CURL_SOCKOPT_OK, createSocket, closeSocket, setSocketOption,
+    IPPROTO_TCP, TCP_NODELAY, libcurlVersion,
+  } = pkg;
+  if (typeof Easy !== 'function' || typeof Multi !== 'function') {
+    throw new Error('dist/index.js does not export Easy and Multi');
+  }
+  if (opts.mode !== 'new-easy' && opts.mode !== 'reuse-easy') {
+    throw new Error(`unknown --mode ${opts.mode}`);
+  }
+
+  const opensocket = (purpose, address) => createSocket(address);
+  const sockopt = (fd) => {
+    setSocketOption(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    return CURL_SOCKOPT_OK;
+  };
+  const closesocket = (fd) => {
+    closeSocket(fd);
+    return 0;
+  };
+
+  const configure = (easy) => {
+    easy.setopt('URL', opts.url);
+    if (opts.forbidReuse) easy.setopt('FORBID_REUSE', true);
+    if (opts.callbacks) {
+      easy.setopt('OPENSOCKETFUNCTION', opensocket);
+      easy.setopt('SOCKOPTFUNCTION', sockopt);
+      easy.setopt('CLOSESOCKETFUNCTION', closesocket);
+    }
+    return easy;
+  };
+
+  const multi = new Multi();
+
+  const newEasyRequest = async () => {
+    const easy = configure(new Easy());
+    try {
+      const t = await multi.perform(easy);
+      return { status: t.status, bytes: t.body.length };
+    } finally {
+      easy.close();
+    }
+  };
+
+  const handles = [];
+  const worker = (index) => {
+    if (opts.mode === 'new-easy') return newEasyRequest;
+    const easy = configure(new Easy());
+    handles[index] = easy;
+    return async () => {
+      const t = await multi.perform(easy);
+      return { status: t.status, bytes: t.body.length };
+    };
+  };
+
+  return {
+    worker,
+    info: { libcurl: typeof libcurlVersion === 'function' ? libcurlVersion() : libcurlVersion },
+    close: () => {
+      for (const e of handles) e?.close();
+      multi.close();
+    },
+  };
+});
