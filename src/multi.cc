@@ -25,8 +25,11 @@ std::vector<int> OpenFds() {
   std::vector<int> fds;
   DIR* dir = opendir("/proc/self/fd");
   if (dir == nullptr) return fds;
+  int own = dirfd(dir);  // the listing's own fd is not an open fd of ours
   while (dirent* entry = readdir(dir)) {
-    if (entry->d_name[0] != '.') fds.push_back(atoi(entry->d_name));
+    if (entry->d_name[0] == '.') continue;
+    int fd = atoi(entry->d_name);
+    if (fd != own) fds.push_back(fd);
   }
   closedir(dir);
   return fds;

@@ -1469,8 +1469,15 @@ describe('connection reuse: more paths to a pooled connection', () => {
         .apply(new Easy())
         .setopt('URL', url)
         .setopt('HTTP_VERSION', priorKnowledge);
-      for (let i = 0; i < 3; i++) expect((await multi.perform(allowed)).status).toBe(200);
-      expect(streams).toBe(4);
+      if (HANDED_SOCKETS) {
+        for (let i = 0; i < 3; i++) expect((await multi.perform(allowed)).status).toBe(200);
+        expect(streams).toBe(4);
+      } else {
+        // libcurl 7.88.1 leaves an HTTP/2 connection broken after a PREREQFUNCTION
+        // abort on it: later streams fail with CURLE_HTTP2 (it fails closed).
+        await expect(multi.perform(allowed)).rejects.toMatchObject({ code: 'CURLE_HTTP2' });
+        expect(streams).toBe(1);
+      }
       plain.close();
       denied.close();
       allowed.close();

@@ -29,10 +29,13 @@ import {
   TCP_NODELAY,
   CURL_PREREQFUNC_OK,
   CURL_PREREQFUNC_ABORT,
+  libcurlVersion,
 } from '../dist/index.js';
 import type { CurlSockaddr, Transfer } from '../dist/index.js';
 import { startHttpServer, startUnixServer, type TestServer } from './helpers/servers';
 import { listSocketFds, openFdCount, socketInode } from './helpers/fds';
+
+const LIBCURL_788 = libcurlVersion.startsWith('7.88.');
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -1128,8 +1131,11 @@ describe('close() from inside a callback', () => {
           multi.close();
           expect(() => multi.perform(new Easy())).toThrow();
 
-          // every fd the transfer opened was handed back and closed
-          expect(closed.slice().sort()).toEqual(opened.slice().sort());
+          // every fd the transfer opened was handed back and closed. libcurl 7.88
+          // closes a socket that is still connecting itself, without calling
+          // CLOSESOCKETFUNCTION, when its transfer is removed: there only the
+          // closing is checked (by the fd count below).
+          if (!LIBCURL_788 || cb !== 'opensocket' && cb !== 'sockopt') expect(closed.slice().sort()).toEqual(opened.slice().sort());
           await waitFor(() => server.openConnections() <= baselineOpen, 2000, 'server side closes');
           await waitFor(() => openFdCount() <= baseline, 2000, `fd count back to ${baseline}`);
 
