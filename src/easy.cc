@@ -482,6 +482,11 @@ Napi::Value Easy::ErrorBuffer(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), errorBuffer_);
 }
 
+void Easy::RequestCancel(int reason) {
+  if (cancelReason_ == kEndedByLibcurl) cancelReason_ = reason;
+  if (multi_ != nullptr) multi_->NoteCancel();
+}
+
 void Easy::Started(Multi* multi) {
   multi_ = multi;
   body_.clear();

@@ -60,7 +60,7 @@ class Easy : public Napi::ObjectWrap<Easy> {
   void Finished();
   bool cancelRequested() const { return cancelReason_ != kEndedByLibcurl; }
   int cancelReason() const { return cancelReason_; }
-  void RequestCancel(int reason) { if (cancelReason_ == kEndedByLibcurl) cancelReason_ = reason; }
+  void RequestCancel(int reason);
   bool closeRequested() const { return closeRequested_; }
   // Hands the finished transfer to JS (onTransferDone).
   void Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCause);

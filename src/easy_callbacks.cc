@@ -202,6 +202,7 @@ int Easy::OnSockopt(void* clientp, curl_socket_t fd, curlsocktype purpose) {
 // clientp is the AddonState: the connection may outlive the Easy that made it.
 int Easy::OnCloseSocket(void* clientp, curl_socket_t fd) {
   AddonState* s = static_cast<AddonState*>(clientp);
+  for (Multi* multi : s->multis) multi->SocketClosing(fd);  // while fd is still this socket
   std::shared_ptr<CloseHook> hook;
   bool handed = false;
   auto it = s->openSockets.find(fd);
@@ -274,6 +275,15 @@ bool Easy::AppendBody(const char* data, size_t length) {
   if (maxBodyBytes_ >= 0 && static_cast<double>(body_.size() + length) > maxBodyBytes_) {
     bodyTooLarge_ = true;
     return false;
+  }
+  if (body_.empty()) {
+    // One allocation for a body of known size instead of doubling copies.
+    curl_off_t expected = -1;
+    curl_easy_getinfo(handle_, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &expected);
+    if (expected > 0 && (maxBodyBytes_ < 0 || static_cast<double>(expected) <= maxBodyBytes_) &&
+        expected <= (curl_off_t{1} << 30)) {
+      body_.reserve(static_cast<size_t>(expected));
+    }
   }
   body_.insert(body_.end(), data, data + length);
   return true;

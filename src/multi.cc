@@ -48,6 +48,11 @@ CURLM* MultiInitCloexec() {
   return multi;
 }
 
+// libcurl 8.x hands every socket it got from opensocket to the close
+// callback; 7.88 sometimes closes one itself, which would leave a cached
+// record watching an fd number someone else may get next.
+const bool kCacheRecords = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
+
 SocketRecord* NewRecord(const StatePtr& state, Multi* owner, curl_socket_t fd) {
   auto record = std::make_unique<SocketRecord>();
   record->state = state;
@@ -205,6 +210,8 @@ Napi::Value Multi::Close(const Napi::CallbackInfo& info) {
 }
 
 bool Multi::ApplyDeferred(Napi::Env env) {
+  if (!cancelRequested_ && !abortRequested_ && !closeRequested_) return false;  // the common case, per event
+  cancelRequested_ = false;
   bool progress = false;
   if (abortRequested_ || closeRequested_) {
     int reason = abortRequested_ ? kEndedByMultiAbort : kEndedByMultiClose;
@@ -360,6 +367,13 @@ void Multi::EventEntry(curl_socket_t fd, int events) {
 
 void Multi::OnPoll(uv_poll_t* handle, int status, int events) {
   SocketRecord* record = static_cast<SocketRecord*>(handle->data);
+  if (record->idle) {
+    // No transfer uses this pooled connection (the peer closed it, most
+    // likely): stop watching; libcurl finds out when it next looks at it.
+    uv_poll_stop(handle);
+    record->events = 0;
+    return;
+  }
   int flags = 0;
   if (status < 0) {
     flags = CURL_CSELECT_ERR;
@@ -426,27 +440,38 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
 
   if (what != CURL_POLL_REMOVE) {
     if (record == nullptr) {
-      // Resolver and other internal fds never pass through opensocket.
-      if (!s->openSockets.count(fd)) SetCloexec(fd);
-      record = NewRecord(self->state_, self, fd);
-      self->records_[fd] = record;
-      curl_multi_assign(self->multi_, fd, record);
-      if (!self->manual_) {
-        int rc = uv_poll_init_socket(s->loop, &record->handle, fd);
-        if (rc == 0) {
-          record->pollInitialized = true;
-          record->handle.data = record;
-          uv_unref(reinterpret_cast<uv_handle_t*>(&record->handle));
-        } else if (s->CanCallJs()) {
-          self->RequestAbort(SystemError(self->Env(), -rc, "uv_poll_init").Value());
+      auto cached = self->records_.find(fd);
+      if (cached != self->records_.end()) {
+        record = cached->second;  // an idle pooled connection is in use again
+        record->idle = false;
+      } else {
+        // Resolver and other internal fds never pass through opensocket.
+        bool ours = OwnedByLibcurl(s, fd);
+        if (!ours) SetCloexec(fd);
+        record = NewRecord(self->state_, self, fd);
+        record->cacheable = ours && kCacheRecords;
+        self->records_[fd] = record;
+        if (!self->manual_) {
+          int rc = uv_poll_init_socket(s->loop, &record->handle, fd);
+          if (rc == 0) {
+            record->pollInitialized = true;
+            record->handle.data = record;
+            uv_unref(reinterpret_cast<uv_handle_t*>(&record->handle));
+          } else if (s->CanCallJs()) {
+            self->RequestAbort(SystemError(self->Env(), -rc, "uv_poll_init").Value());
+          }
         }
       }
+      curl_multi_assign(self->multi_, fd, record);
     }
     if (record->pollInitialized) {
       int events = 0;
       if (what & CURL_POLL_IN) events |= UV_READABLE;
       if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
-      uv_poll_start(&record->handle, events, &Multi::OnPoll);
+      if (events != record->events) {
+        uv_poll_start(&record->handle, events, &Multi::OnPoll);
+        record->events = events;
+      }
     }
   }
 
@@ -465,9 +490,22 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
 
   if (what == CURL_POLL_REMOVE && record != nullptr) {
     curl_multi_assign(self->multi_, fd, nullptr);
-    self->ReleaseRecord(record);
+    if (record->cacheable && record->pollInitialized && OwnedByLibcurl(s, fd)) {
+      // Keep watching the idle connection: the next transfer on it usually
+      // asks for the same events, which then costs nothing. An event while
+      // idle stops the poll (OnPoll).
+      record->idle = true;
+      record->user.Reset();
+    } else {
+      self->ReleaseRecord(record);
+    }
   }
   return 0;
+}
+
+void Multi::SocketClosing(curl_socket_t fd) {
+  auto it = records_.find(fd);
+  if (it != records_.end() && it->second->idle) ReleaseRecord(it->second);
 }
 
 // Stops and frees a socket record. uv_close unregisters the fd from the loop

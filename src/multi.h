@@ -26,6 +26,13 @@ struct SocketRecord {
   Multi* owner = nullptr;
   curl_socket_t fd = CURL_SOCKET_BAD;
   bool pollInitialized = false;
+  // A pooled connection's record is kept after REMOVE, still polling, so the
+  // next transfer on it costs no epoll_ctl (see Multi::OnSocket). Only for
+  // sockets libcurl opened through us, which reach the close callback, where
+  // the record is released before the fd is closed.
+  bool cacheable = false;
+  bool idle = false;
+  int events = 0;
   Napi::ObjectReference user;  // [value] set by assign()
 };
 
@@ -45,6 +52,12 @@ class Multi : public Napi::ObjectWrap<Multi> {
   void Detach(Easy* easy);
   // Closes everything natively, no JS (teardown, GC).
   void Shutdown();
+  // An Easy on this Multi asked to be cancelled; ApplyDeferred looks at the
+  // transfers only when one did.
+  void NoteCancel() { cancelRequested_ = true; }
+  // libcurl is about to close fd: release its idle record while the fd is
+  // still the same socket.
+  void SocketClosing(curl_socket_t fd);
 
  private:
   struct Timer {
@@ -102,6 +115,7 @@ class Multi : public Napi::ObjectWrap<Multi> {
   bool abortRequested_ = false;
   bool hasAbortCause_ = false;
   bool closeRequested_ = false;
+  bool cancelRequested_ = false;
   bool referenced_ = false;
 };
 
