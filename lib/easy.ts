@@ -50,14 +50,13 @@ export class Easy {
   // Plain option values in the order set, kept so that `null` can restore a
   // default (libcurl cannot unset one option): reset, then set the rest again.
   #values = new Map<number, [NativeOptionKind, unknown]>();
-  #callbacks: CallbackSlot[] = Array.from({ length: CALLBACK_KINDS }, () => ({ fn: null, data: undefined }));
+  #callbacks: CallbackSlot[] | undefined;  // made on the first callback option
   #locks: Map<number, string> | undefined;
   #lockUseConnectedSocket: string | undefined;
   #harden: ((easy: Easy) => void) | undefined;
 
   constructor() {
-    this.#native = new native.NativeEasy();
-    this.#native.setOwner(this);
+    this.#native = new native.NativeEasy(this);
   }
 
   static {
@@ -116,6 +115,7 @@ export class Easy {
     if (callback) {
       if (!info.available) throw unknownOption(name);
       const [kind, part] = callback;
+      this.#callbacks ??= Array.from({ length: CALLBACK_KINDS }, () => ({ fn: null, data: undefined }));
       const slot = this.#callbacks[kind] as CallbackSlot;
       if (part === 'function') {
         if (value !== null && typeof value !== 'function') throw new TypeError(`${name} takes a function or null, not ${describe(value)}`);
@@ -172,9 +172,9 @@ export class Easy {
     this.#assertIdle('reset');
     this.#native.reset(true);
     this.#values.clear();
-    for (let kind = 0; kind < CALLBACK_KINDS; kind++) {
-      this.#callbacks[kind] = { fn: null, data: undefined };
-      this.#native.setCallback(kind as CallbackKind, null, undefined);
+    if (this.#callbacks) {
+      for (let kind = 0; kind < CALLBACK_KINDS; kind++) this.#native.setCallback(kind as CallbackKind, null, undefined);
+      this.#callbacks = undefined;
     }
     this.#harden?.(this);
   }
@@ -185,7 +185,7 @@ export class Easy {
     const copy = new Easy();
     this.#native.duphandle(copy.#native);
     copy.#values = new Map(this.#values);
-    copy.#callbacks = this.#callbacks.map((slot) => ({ ...slot }));
+    copy.#callbacks = this.#callbacks?.map((slot) => ({ ...slot }));
     copy.#locks = this.#locks && new Map(this.#locks);
     copy.#lockUseConnectedSocket = this.#lockUseConnectedSocket;
     copy.#harden = this.#harden;

@@ -60,7 +60,6 @@ export const enum MultiCallbackKind {
 }
 
 export interface NativeEasy {
-  setOwner(owner: object): void;
   /** Returns the CURLcode. */
   setopt(id: number, kind: NativeOptionKind, value: unknown): number;
   setCallback(kind: CallbackKind, fn: ((...args: never[]) => unknown) | null, data: unknown): void;
@@ -126,7 +125,8 @@ export type TransferDoneHandler = (
 ) => void;
 
 export interface NativeModule {
-  NativeEasy: new () => NativeEasy;
+  /** owner: the user's Easy, held weakly (SOCKETFUNCTION's `easy`). */
+  NativeEasy: new (owner?: object) => NativeEasy;
   NativeMulti: new (manual: boolean) => NativeMulti;
   NativePoller: new (fd: number) => NativePoller;
   initialize(hooks: { onTransferDone: TransferDoneHandler; emitWarning: (error: unknown) => void; infoScratch: Float64Array }): void;

@@ -44,7 +44,6 @@ long LongInfo(CURL* h, CURLINFO id) {
 
 Napi::Function Easy::Init(Napi::Env env) {
   return DefineClass(env, "NativeEasy", {
-    InstanceMethod<&Easy::SetOwner>("setOwner"),
     InstanceMethod<&Easy::Setopt>("setopt"),
     InstanceMethod<&Easy::SetCallback>("setCallback"),
     InstanceMethod<&Easy::Getinfo>("getinfo"),
@@ -66,8 +65,7 @@ Easy::Easy(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Easy>(info) {
     Napi::Error::New(env, "curl_easy_init failed").ThrowAsJavaScriptException();
     return;
   }
-  Napi::Array slots = Napi::Array::New(env, kFaultSlot + 1);
-  slots_ = Napi::Persistent(slots.As<Napi::Object>());
+  if (info.Length() > 0 && info[0].IsObject()) owner_ = Napi::Weak(info[0].As<Napi::Object>());
   InstallOwnedOptions();
   state_->easies.insert(this);
 }
@@ -119,19 +117,21 @@ void Easy::ApplyCallbackOption(int kind, bool on) {
   }
 }
 
-Napi::Value Easy::SetOwner(const Napi::CallbackInfo& info) {
-  owner_ = Napi::Weak(info[0].As<Napi::Object>());
-  return info.Env().Undefined();
-}
-
 Napi::Value Easy::Owner(Napi::Env env) {
   if (owner_.IsEmpty()) return env.Undefined();
   Napi::Value v = owner_.Value();
   return v.IsEmpty() ? env.Undefined() : v;
 }
 
+// The JS values of callbacks and the fault, made on first use: most handles
+// never have a JS callback.
+Napi::Object Easy::Slots() {
+  if (slots_.IsEmpty()) slots_ = Napi::Persistent(Napi::Array::New(Env(), kFaultSlot + 1).As<Napi::Object>());
+  return slots_.Value();
+}
+
 Napi::Value Easy::Slot(int index) {
-  return slots_.Value().Get(static_cast<uint32_t>(index));
+  return Slots().Get(static_cast<uint32_t>(index));
 }
 
 // setopt(id, kind, value): TS has validated name, type and range already.
@@ -244,7 +244,7 @@ Napi::Value Easy::SetCallback(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "internal: unknown callback kind").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::Object slots = slots_.Value();
+  Napi::Object slots = Slots();
   slots.Set(static_cast<uint32_t>(2 * kind), on ? fn : env.Undefined());
   slots.Set(static_cast<uint32_t>(2 * kind + 1), data);
   if (on) callbacksSet_ |= (1u << kind);
@@ -367,8 +367,8 @@ void Easy::CopyStateFrom(const Easy& other) {
     slists_[entry.first] = list;
     curl_easy_setopt(handle_, static_cast<CURLoption>(entry.first), list);
   }
-  Napi::Object from = other.slots_.Value();
-  Napi::Object to = slots_.Value();
+  Napi::Object from = const_cast<Easy&>(other).Slots();
+  Napi::Object to = Slots();
   for (uint32_t i = 0; i < static_cast<uint32_t>(2 * kCallbackKinds); ++i) to.Set(i, from.Get(i));
   callbacksSet_ = other.callbacksSet_;
   if (other.callbacksSet_ & (1u << kCloseSocket)) {
@@ -516,7 +516,7 @@ void Easy::Finished() {
 void Easy::RecordFault(Napi::Value error) {
   if (hasFault_) return;  // the first fault explains the failure
   hasFault_ = true;
-  slots_.Value().Set(static_cast<uint32_t>(kFaultSlot), error);
+  Slots().Set(static_cast<uint32_t>(kFaultSlot), error);
 }
 
 // Hands a finished transfer to TS: onTransferDone(owner, code, reason,
@@ -573,9 +573,12 @@ void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCa
   }
   napi_value headers;
   napi_create_string_latin1(env, headers_.data(), headers_.size(), &headers);
-  Napi::Value fault = hasFault_ ? Slot(kFaultSlot) : env.Undefined();
+  Napi::Value fault = env.Undefined();
+  if (hasFault_) {
+    fault = Slot(kFaultSlot);
+    Slots().Set(static_cast<uint32_t>(kFaultSlot), env.Undefined());
+  }
   Napi::Value owner = Owner(env);
-  slots_.Value().Set(static_cast<uint32_t>(kFaultSlot), env.Undefined());
   hasFault_ = false;
   failTransfer_ = false;
   headers_.clear();

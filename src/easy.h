@@ -84,7 +84,6 @@ class Easy : public Napi::ObjectWrap<Easy> {
 
  private:
   // JS methods.
-  Napi::Value SetOwner(const Napi::CallbackInfo& info);
   Napi::Value Setopt(const Napi::CallbackInfo& info);
   Napi::Value SetCallback(const Napi::CallbackInfo& info);
   Napi::Value Getinfo(const Napi::CallbackInfo& info);
@@ -97,6 +96,7 @@ class Easy : public Napi::ObjectWrap<Easy> {
 
   void InstallOwnedOptions();
   void ApplyCallbackOption(int kind, bool on);
+  Napi::Object Slots();
   Napi::Value Slot(int index);
   Napi::Value CallJs(Napi::Function fn, std::initializer_list<napi_value> args);
   bool AppendBody(const char* data, size_t length);

@@ -446,7 +446,7 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
         record->idle = false;
       } else {
         // Resolver and other internal fds never pass through opensocket.
-        bool ours = OwnedByLibcurl(s, fd);
+        bool ours = s->openSockets.count(fd) != 0;
         if (!ours) SetCloexec(fd);
         record = NewRecord(self->state_, self, fd);
         record->cacheable = ours && kCacheRecords;
@@ -490,7 +490,7 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
 
   if (what == CURL_POLL_REMOVE && record != nullptr) {
     curl_multi_assign(self->multi_, fd, nullptr);
-    if (record->cacheable && record->pollInitialized && OwnedByLibcurl(s, fd)) {
+    if (record->cacheable && record->pollInitialized && s->openSockets.count(fd)) {
       // Keep watching the idle connection: the next transfer on it usually
       // asks for the same events, which then costs nothing. An event while
       // idle stops the poll (OnPoll).
