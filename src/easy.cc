@@ -420,10 +420,7 @@ void Easy::Destroy() {
   for (auto& entry : slists_) curl_slist_free_all(entry.second);
   slists_.clear();
   if (closeHook_) closeHook_->owner = nullptr;
-  closeHook_.reset();
-  for (auto& entry : state_->openSockets) {
-    if (entry.second.handedBy == this) entry.second.handedBy = nullptr;
-  }
+  closeHook_.reset();  // ClearHandedSocket above already unlinked a handed socket from this Easy
   state_->easies.erase(this);
   slots_.Reset();
   owner_.Reset();

@@ -32,12 +32,13 @@ void AddonState::Settle(Napi::Env env) {
   bool progress = true;
   while (progress) {
     progress = false;
-    std::vector<Multi*> snapshot(multis.begin(), multis.end());
-    for (Multi* multi : snapshot) {
+    // A snapshot: a Multi may close (and leave the set) while we go.
+    settleScratch.assign(multis.begin(), multis.end());
+    for (Multi* multi : settleScratch) {
       if (multis.count(multi) && multi->ApplyDeferred(env)) progress = true;
     }
-    snapshot.assign(multis.begin(), multis.end());
-    for (Multi* multi : snapshot) {
+    settleScratch.assign(multis.begin(), multis.end());
+    for (Multi* multi : settleScratch) {
       if (multis.count(multi) && multi->DeliverCompletions(env)) progress = true;
     }
     if (!deferredEasyCloses.empty()) {

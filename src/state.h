@@ -57,6 +57,7 @@ struct AddonState {
   std::unordered_set<Easy*> easies;
   std::unordered_set<Poller*> pollers;
   std::vector<Easy*> deferredEasyCloses;
+  std::vector<Multi*> settleScratch;  // reused by Settle: no allocation per event
   std::unordered_map<curl_socket_t, OpenSocket> openSockets;
 
   // While a user CLOSESOCKETFUNCTION runs: the fd it was given, and whether

@@ -1,0 +1,40 @@
+// Compiled by test/types.test.ts with tsc: every @ts-expect-error line must be an error,
+// every other line must compile. Never run.
+import { Easy, Multi, CURL_SOCKOPT_OK, createSocket, type CurlSockaddr } from '../../dist/index.js';
+
+const easy = new Easy();
+easy.setopt('URL', 'http://example.test/');
+easy.setopt('FOLLOWLOCATION', true);
+easy.setopt('FOLLOWLOCATION', 1);
+easy.setopt('TIMEOUT_MS', 1000);
+easy.setopt('HTTPHEADER', ['a: b']);
+easy.setopt('MAXFILESIZE_LARGE', 10n);
+easy.setopt('POSTFIELDS', Buffer.from('x'));
+easy.setopt('URL', null);
+easy.setopt('OPENSOCKETFUNCTION', (_purpose: number, address: CurlSockaddr) => createSocket(address));
+easy.setopt('SOCKOPTFUNCTION', () => CURL_SOCKOPT_OK);
+const status: number = easy.getinfo('RESPONSE_CODE');
+const url: string | null = easy.getinfo('EFFECTIVE_URL');
+
+// @ts-expect-error a string option does not take a number
+easy.setopt('URL', 5);
+// @ts-expect-error TIMEOUT_MS is not a boolean option
+easy.setopt('TIMEOUT_MS', true);
+// @ts-expect-error unknown option name
+easy.setopt('NOT_AN_OPTION', 1);
+// @ts-expect-error a list option takes string[]
+easy.setopt('HTTPHEADER', 'a: b');
+// @ts-expect-error the binding owns WRITEDATA
+easy.setopt('WRITEDATA', {});
+// @ts-expect-error OPENSOCKETFUNCTION must return a number
+easy.setopt('OPENSOCKETFUNCTION', () => 'fd');
+// @ts-expect-error unknown info name
+easy.getinfo('NOT_AN_INFO');
+
+const multi = new Multi();
+multi.setopt('MAXCONNECTS', 10);
+multi.setopt('SOCKETFUNCTION', (e: Easy | null, fd: number, what: number) => (e && fd && what ? 0 : undefined));
+// @ts-expect-error MAXCONNECTS takes a number
+multi.setopt('MAXCONNECTS', 'ten');
+
+export { status, url };
