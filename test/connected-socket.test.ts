@@ -24,6 +24,7 @@ import {
 import type { CurlSockaddr } from '../dist/index.js';
 import { startHttpServer, startRawTcpServer, startUnixServer, type TestServer, type UnixTestServer } from './helpers/servers';
 import { isCloexec, listSocketFds, socketInode } from './helpers/fds';
+import { rejection as rejectionOf, waitFor } from './helpers/wait';
 
 const IS_788 = libcurlVersion.startsWith('7.88.');
 const UNREACHABLE = 'http://99.99.99.99/hello';
@@ -31,23 +32,6 @@ const UNREACHABLE = 'http://99.99.99.99/hello';
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-async function rejectionOf(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the promise to reject, but it resolved');
-}
-
-async function waitFor(cond: () => boolean, ms = 1000, what = 'condition'): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
 
 function connectTcp(port: number, host = '127.0.0.1'): Promise<net.Socket> {
   return new Promise((resolve, reject) => {

@@ -9,16 +9,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CurlError, Easy, Multi, type Transfer } from '../dist/index.js';
 import { expectedBytes, startHttpServer, type TestServer } from './helpers/servers';
-
-/** Runs `p` and returns what it rejected with; fails the test if it resolved. */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the promise to reject, but it resolved');
-}
+import { rejection } from './helpers/wait';
 
 const CHILDREN_DIR = path.resolve(__dirname, 'children');
 

@@ -9,16 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CurlError, Easy, Multi } from '../dist/index.js';
 import { startHttpServer, type TestServer } from './helpers/servers';
-
-/** Runs `p` and returns what it rejected with; fails the test if it resolved. */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the promise to reject, but it resolved');
-}
+import { rejection, closedPort, waitUntil as waitFor } from './helpers/wait';
 
 /** The error `fn` throws synchronously; fails the test if it does not throw. */
 function thrown(fn: () => unknown): unknown {
@@ -42,24 +33,6 @@ async function failureOf(fn: () => Promise<unknown>): Promise<unknown> {
     return err;
   }
   return rejection(p);
-}
-
-/** A loopback TCP port that was just bound and released, so nothing listens on it. */
-async function closedPort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return cond();
 }
 
 let http: TestServer;

@@ -14,16 +14,7 @@ import {
   type TestServer,
   type UnixTestServer,
 } from './helpers/servers';
-
-/** Runs `p` and returns what it rejected with; fails the test if it resolved. */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the promise to reject, but it resolved');
-}
+import { rejection } from './helpers/wait';
 
 interface EchoReply {
   method: string;

@@ -16,6 +16,7 @@ import {
 } from '../dist/index.js';
 import { startHttpServer, type TestServer } from './helpers/servers';
 import { isCloexec, listFds, openFdCount, socketInode } from './helpers/fds';
+import { waitFor } from './helpers/wait';
 
 const KINDS = [
   'success',
@@ -50,14 +51,6 @@ const EXPECTED: Record<Kind, Expectation> = {
 
 /** Kinds whose socket reaches connect(). */
 const CONNECTS: ReadonlySet<Kind> = new Set<Kind>(['success', 'prereqThrow', 'prereqAbort', 'timeout']);
-
-async function waitFor(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 /** Books every fd handed to libcurl and back, across all transfers. */
 class Ledger {

@@ -48,21 +48,13 @@ import {
   type TestServer,
   type UnixTestServer,
 } from './helpers/servers';
+import { closedPort, rejection, waitFor } from './helpers/wait';
 
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
 
 /** Runs `p` and returns what it rejected with; fails the test if it resolved. */
-async function rejection(p: Promise<unknown>): Promise<unknown> {
-  try {
-    await p;
-  } catch (err) {
-    return err;
-  }
-  throw new Error('expected the transfer to be refused, but it succeeded');
-}
-
 interface BlockExpectation {
   code?: string;
   address?: string;
@@ -191,15 +183,6 @@ async function startCountingServer(host: string, port = 0, ipv6Only = false): Pr
   };
 }
 
-/** Resolves once `condition()` holds; rejects after `ms`. */
-async function waitFor(condition: () => boolean, ms = 5_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 /** Connects a net.Socket to a loopback server (for useConnectedSocket). */
 function connectTo(port: number, host: string): Promise<net.Socket> {
   return new Promise<net.Socket>((resolve, reject) => {
@@ -209,15 +192,6 @@ function connectTo(port: number, host: string): Promise<net.Socket> {
     });
     sock.once('error', reject);
   });
-}
-
-/** A loopback port nothing listens on (bound, then released). */
-async function closedPort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const port = (server.address() as net.AddressInfo).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
 }
 
 /** Every policy-related lock and a value of the right type for it. */

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Easy } from '../dist/index.js';
 import { fdsOfPid, isCloexec, listSocketFds, parseSocketInode, socketInode } from './helpers/fds';
 import { startHttpServer, type TestServer } from './helpers/servers';
+import { waitUntil as waitFor } from './helpers/wait';
 
 const CHILDREN_DIR = path.resolve(__dirname, 'children');
 const WORKERS_DIR = path.resolve(__dirname, 'workers');
@@ -84,15 +85,6 @@ function tcpInodesByLocalPort(): Map<number, number[]> {
     }
   }
   return out;
-}
-
-async function waitFor(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return cond();
 }
 
 let http: TestServer;

@@ -27,6 +27,7 @@ import {
 } from '../dist/index.js';
 import { listFds, openFdCount } from './helpers/fds';
 import { startHttpServer, type TestServer } from './helpers/servers';
+import { sleep, waitUntil as waitFor } from './helpers/wait';
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -91,20 +92,6 @@ class SocketLog {
     this.episodes.push(fresh);
     this.watched.set(call.fd, fresh);
     return fresh;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Polls `predicate` (every 10 ms) until it holds or `timeoutMs` passes; returns its last value. */
-async function waitFor(predicate: () => boolean, timeoutMs = 3000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (predicate()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(10);
   }
 }
 
@@ -247,7 +234,9 @@ describe('SOCKETFUNCTION in uv mode: what it is told', () => {
       expect(log.watched.size).toBe(0);
       const resolverEpisodes = log.episodes.filter((e) => !e.tcp);
       const tcpEpisodes = log.episodes.filter((e) => e.tcp);
-      expect(resolverEpisodes.length).toBeGreaterThanOrEqual(1);
+      // A resolve that finishes before libcurl first asks what to wait on announces no
+      // fd (it happens on a loaded machine), so the resolver checks below apply when one
+      // was announced; the rest holds either way.
       expect(tcpEpisodes.length).toBeGreaterThanOrEqual(1);
       // Only the TCP sockets came from OPENSOCKETFUNCTION.
       expect(opensockets).toBe(tcpEpisodes.length);
@@ -258,9 +247,11 @@ describe('SOCKETFUNCTION in uv mode: what it is told', () => {
       }
       // The resolver is waited on for reading, and done with before the connection starts.
       for (const episode of resolverEpisodes) expect(episode.calls[0]?.what).toBe(CURL_POLL_IN);
-      const firstTcp = log.calls.indexOf(tcpEpisodes[0]!.calls[0]!);
-      const lastResolver = log.calls.indexOf(resolverEpisodes[resolverEpisodes.length - 1]!.calls.at(-1)!);
-      expect(lastResolver).toBeLessThan(firstTcp);
+      if (resolverEpisodes.length > 0) {
+        const firstTcp = log.calls.indexOf(tcpEpisodes[0]!.calls[0]!);
+        const lastResolver = log.calls.indexOf(resolverEpisodes[resolverEpisodes.length - 1]!.calls.at(-1)!);
+        expect(lastResolver).toBeLessThan(firstTcp);
+      }
       for (const call of log.calls) expect(call.easy).toBe(easy);
     },
   );

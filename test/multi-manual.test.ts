@@ -23,6 +23,7 @@ import {
 } from '../dist/index.js';
 import { listFds } from './helpers/fds';
 import { expectedBytes, startHttpServer, type TestServer } from './helpers/servers';
+import { sleep } from './helpers/wait';
 
 // ---------------------------------------------------------------------------
 // A manual driver built from the public API only
@@ -126,10 +127,6 @@ function installManualDriver(
       timer = undefined;
     },
   };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function waitFor(predicate: () => boolean, timeoutMs = 3000): Promise<boolean> {

@@ -34,6 +34,7 @@ import {
 import type { CurlSockaddr, Transfer } from '../dist/index.js';
 import { startHttpServer, startUnixServer, type TestServer } from './helpers/servers';
 import { listSocketFds, openFdCount, socketInode } from './helpers/fds';
+import { waitFor } from './helpers/wait';
 
 const LIBCURL_788 = libcurlVersion.startsWith('7.88.');
 
@@ -56,14 +57,6 @@ async function curlErrorOf(promise: Promise<unknown>): Promise<CurlError> {
   const err = await rejectionOf(promise);
   expect(err).toBeInstanceOf(CurlError);
   return err as CurlError;
-}
-
-async function waitFor(cond: () => boolean, ms = 2000, what = 'condition'): Promise<void> {
-  const until = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** Every socket inode this process holds. */
