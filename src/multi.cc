@@ -51,7 +51,10 @@ CURLM* MultiInitCloexec() {
 // libcurl 8.x hands every socket it got from opensocket to the close
 // callback; 7.88 sometimes closes one itself, which would leave a cached
 // record watching an fd number someone else may get next.
-const bool kCacheRecords = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
+bool CacheRecords() {
+  static const bool cache = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
+  return cache;
+}
 
 SocketRecord* NewRecord(const StatePtr& state, Multi* owner, curl_socket_t fd) {
   auto record = std::make_unique<SocketRecord>();
@@ -449,7 +452,7 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
         bool ours = s->openSockets.count(fd) != 0;
         if (!ours) SetCloexec(fd);
         record = NewRecord(self->state_, self, fd);
-        record->cacheable = ours && kCacheRecords;
+        record->cacheable = ours && CacheRecords();
         self->records_[fd] = record;
         if (!self->manual_) {
           int rc = uv_poll_init_socket(s->loop, &record->handle, fd);
