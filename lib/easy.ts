@@ -36,7 +36,6 @@ export interface EasyInternals {
   lock(easy: Easy, names: Iterable<string>, reason: string): void;
   /** Called again after reset() and on duphandle() copies. */
   setHardening(easy: Easy, harden: ((easy: Easy) => void) | undefined): void;
-  hardening(easy: Easy): ((easy: Easy) => void) | undefined;
   /** setopt past the locks (for IpPolicy itself). */
   setoptUnlocked(easy: Easy, name: string, value: unknown): void;
 }
@@ -82,7 +81,6 @@ export class Easy {
       setHardening: (easy, harden) => {
         easy.#harden = harden;
       },
-      hardening: (easy) => easy.#harden,
       setoptUnlocked: (easy, name, value) => easy.#setopt(name, value, false),
     };
   }

@@ -69,7 +69,6 @@ export interface NativeEasy {
   duphandle(target: NativeEasy): void;
   close(): void;
   useConnectedSocket(fd: number): void;
-  errorBuffer(): string;
   dropConnectedSocket(): void;
 }
 
@@ -133,7 +132,6 @@ export interface NativeModule {
   /** [name, id, CURLOT type, isAlias] of every option of the running libcurl. */
   listOptions(): Array<[string, number, number, boolean]>;
   strerror(code: number, multi?: boolean): string;
-  openSocketCount(): number;
   versionInfo: NativeVersionInfo;
   constants: Record<string, number | undefined>;
   createSocket(family: number, socktype: number, protocol: number): number;

@@ -83,11 +83,6 @@ Napi::Value Strerror(const Napi::CallbackInfo& info) {
                                       : curl_easy_strerror(static_cast<CURLcode>(code)));
 }
 
-// Open socket count the binding is tracking (fds libcurl owns right now).
-Napi::Value OpenSocketCount(const Napi::CallbackInfo& info) {
-  return Napi::Number::New(info.Env(), static_cast<double>(GetState(info.Env())->openSockets.size()));
-}
-
 void OnEnvironmentCleanup(napi_async_cleanup_hook_handle handle, void* data) {
   AddonState* state = static_cast<StatePtr*>(data)->get();
   state->cleanupHook = handle;
@@ -118,16 +113,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function easy = Easy::Init(env);
   Napi::Function multi = Multi::Init(env);
   Napi::Function poller = Poller::Init(env);
-  state->easyCtor = Napi::Persistent(easy);
-  state->multiCtor = Napi::Persistent(multi);
-  state->pollerCtor = Napi::Persistent(poller);
   exports.Set("NativeEasy", easy);
   exports.Set("NativeMulti", multi);
   exports.Set("NativePoller", poller);
   exports.Set("initialize", Napi::Function::New<Initialize>(env, "initialize"));
   exports.Set("listOptions", Napi::Function::New<ListOptions>(env, "listOptions"));
   exports.Set("strerror", Napi::Function::New<Strerror>(env, "strerror"));
-  exports.Set("openSocketCount", Napi::Function::New<OpenSocketCount>(env, "openSocketCount"));
   exports.Set("versionInfo", VersionInfo(env));
   exports.Set("constants", MakeConstants(env));
   InitSockets(env, exports);

@@ -51,7 +51,6 @@ Napi::Function Easy::Init(Napi::Env env) {
     InstanceMethod<&Easy::Duphandle>("duphandle"),
     InstanceMethod<&Easy::Close>("close"),
     InstanceMethod<&Easy::UseConnectedSocket>("useConnectedSocket"),
-    InstanceMethod<&Easy::ErrorBuffer>("errorBuffer"),
     InstanceMethod<&Easy::DropConnectedSocket>("dropConnectedSocket"),
   });
 }
@@ -473,10 +472,6 @@ void Easy::ClearHandedSocket() {
 Napi::Value Easy::DropConnectedSocket(const Napi::CallbackInfo& info) {
   ClearHandedSocket();
   return info.Env().Undefined();
-}
-
-Napi::Value Easy::ErrorBuffer(const Napi::CallbackInfo& info) {
-  return Napi::String::New(info.Env(), errorBuffer_);
 }
 
 void Easy::RequestCancel(int reason) {

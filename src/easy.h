@@ -91,7 +91,6 @@ class Easy : public Napi::ObjectWrap<Easy> {
   Napi::Value Duphandle(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
   Napi::Value UseConnectedSocket(const Napi::CallbackInfo& info);
-  Napi::Value ErrorBuffer(const Napi::CallbackInfo& info);
   Napi::Value DropConnectedSocket(const Napi::CallbackInfo& info);
 
   void InstallOwnedOptions();

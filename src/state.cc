@@ -69,9 +69,6 @@ void AddonState::TearDown() {
   // Never close what libcurl did not hand back: an entry may be stale.
   openSockets.clear();
   // uv close callbacks may outlive the environment: drop every reference now.
-  easyCtor.Reset();
-  multiCtor.Reset();
-  pollerCtor.Reset();
   onTransferDone.Reset();
   emitWarning.Reset();
   infoScratchRef.Reset();

@@ -35,9 +35,6 @@ struct OpenSocket {
 
 
 struct AddonState {
-  Napi::FunctionReference easyCtor;
-  Napi::FunctionReference multiCtor;
-  Napi::FunctionReference pollerCtor;
   // Set once by initialize(): the TS function that settles a transfer's
   // promise, and the scratch array it reads numeric results from.
   Napi::FunctionReference onTransferDone;
