@@ -4,7 +4,7 @@ import { CurlError } from './errors';
 import type { EasyOptionName, EasyOptionValueTypes, InfoName, InfoValueTypes } from './generated/options';
 import { defaultMulti } from './multi';
 import { CallbackKind, NativeOptionKind, native, type NativeEasy } from './native';
-import { CALLBACK_IDS, OWNED_IDS, checkValue, describe, infoEntry, nativeKind, optionInfo } from './options';
+import { CALLBACK_IDS, OWNED_IDS, checkValue, describe, infoEntry, nativeKind, optionById, optionInfo } from './options';
 import { adoptSocket } from './sockets';
 import type { PerformOptions, Transfer } from './types';
 
@@ -48,7 +48,7 @@ export class Easy {
   #pending: Pending | undefined;
   // Plain option values in the order set, kept so that `null` can restore a
   // default (libcurl cannot unset one option): reset, then set the rest again.
-  #values = new Map<number, [NativeOptionKind, unknown]>();
+  #values: Map<number, unknown> | undefined;  // option id -> checked value, made on first set
   #callbacks: CallbackSlot[] | undefined;  // made on the first callback option
   #locks: Map<number, string> | undefined;
   #lockUseConnectedSocket: string | undefined;
@@ -124,8 +124,7 @@ export class Easy {
       this.#native.setCallback(kind, slot.fn, slot.data);
       if (kind === CallbackKind.Xferinfo && slot.fn === null) {
         // Setting the callback turned the progress meter's switch on; put back the user's value or the default.
-        const noprogress = this.#values.get(NOPROGRESS) ?? [NativeOptionKind.Long, 1];
-        this.#native.setopt(NOPROGRESS, noprogress[0], noprogress[1]);
+        this.#native.setopt(NOPROGRESS, NativeOptionKind.Long, this.#values?.get(NOPROGRESS) ?? 1);
       }
       return;
     }
@@ -139,19 +138,24 @@ export class Easy {
     if (!info.available) throw unknownOption(name);
     const checked = checkValue(info, value);
     if (checked === null && (kind === NativeOptionKind.Long || kind === NativeOptionKind.OffT)) {
-      this.#values.delete(info.id);
+      this.#values?.delete(info.id);
       this.#replay();
       return;
     }
     const rc = this.#native.setopt(info.id, kind, checked);
     if (rc !== 0) throw CurlError.easy(rc, `${name}: ${native.strerror(rc)}`);
-    this.#values.delete(info.id);  // keep the order of the latest set
-    if (checked !== null) this.#values.set(info.id, [kind, checked]);
+    const values = (this.#values ??= new Map());
+    values.delete(info.id);  // keep the order of the latest set
+    if (checked !== null) values.set(info.id, checked);
   }
 
   #replay(): void {
     this.#native.reset(false);
-    for (const [id, [kind, value]] of this.#values) this.#native.setopt(id, kind, value);
+    for (const [id, value] of this.#values ?? []) {
+      const info = optionById(id);
+      const kind = info && nativeKind(info);
+      if (kind !== undefined) this.#native.setopt(id, kind, value);
+    }
   }
 
   /** Reads an info (name without CURLINFO_). */
@@ -169,7 +173,7 @@ export class Easy {
   reset(): void {
     this.#assertIdle('reset');
     this.#native.reset(true);
-    this.#values.clear();
+    this.#values = undefined;
     if (this.#callbacks) {
       for (let kind = 0; kind < CALLBACK_KINDS; kind++) this.#native.setCallback(kind as CallbackKind, null, undefined);
       this.#callbacks = undefined;
@@ -182,7 +186,7 @@ export class Easy {
     this.#assertIdle('duphandle');
     const copy = new Easy();
     this.#native.duphandle(copy.#native);
-    copy.#values = new Map(this.#values);
+    copy.#values = this.#values && new Map(this.#values);
     copy.#callbacks = this.#callbacks?.map((slot) => ({ ...slot }));
     copy.#locks = this.#locks && new Map(this.#locks);
     copy.#lockUseConnectedSocket = this.#lockUseConnectedSocket;

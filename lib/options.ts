@@ -39,6 +39,14 @@ for (const [name, id] of runtime) {
   }
 }
 
+const byId = new Map<number, OptionInfo>();
+for (const info of options.values()) if (!byId.has(info.id)) byId.set(info.id, info);
+
+/** Option info by id (aliases share an id and a kind). */
+export function optionById(id: number): OptionInfo | undefined {
+  return byId.get(id);
+}
+
 /** Option info by name (without CURLOPT_), or undefined for a name neither curl.h nor libcurl knows. */
 export function optionInfo(name: string): OptionInfo | undefined {
   return options.get(name);
