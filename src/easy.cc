@@ -25,7 +25,7 @@ enum InfoIndex : int {
   kRedirect, kHttpVersion, kSizeDownload, kSizeUpload, kInfoCount
 };
 
-constexpr size_t kKeepBodyCapacity = 4 * 1024 * 1024;  // a reused handle keeps up to this much
+constexpr size_t kKeepBodyCapacity = 64 * 1024;  // a reused handle keeps up to this much
 int privatePathCounter = 0;  // only makes pool keys unique; racy use is harmless
 
 double SecondsInfo(CURL* h, CURLINFO id) {
