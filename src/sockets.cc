@@ -221,7 +221,12 @@ Napi::Value FindSocket(const Napi::CallbackInfo& info) {
   for (auto& entry : state->openSockets) {
     sockaddr_storage ss{};
     socklen_t length = sizeof ss;
-    if (getsockname(entry.first, reinterpret_cast<sockaddr*>(&ss), &length) != 0 || !SameEndpoint(ss, localIp, localPort)) continue;
+    if (entry.second.localPort >= 0 && entry.second.localPort != localPort) continue;
+    if (getsockname(entry.first, reinterpret_cast<sockaddr*>(&ss), &length) != 0) continue;
+    int local = ss.ss_family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port)
+              : ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port) : -1;
+    if (local > 0) entry.second.localPort = local;  // 0: not connected yet, may still change
+    if (!SameEndpoint(ss, localIp, localPort)) continue;
     length = sizeof ss;
     if (getpeername(entry.first, reinterpret_cast<sockaddr*>(&ss), &length) != 0) continue;
     if (SameEndpoint(ss, peerIp, peerPort)) return Napi::Number::New(env, entry.first);

@@ -31,6 +31,9 @@ struct OpenSocket {
   // without calling the close callback, so an entry can go stale while its
   // fd number is reused by someone else.
   unsigned long inode = 0;
+  // The local port, read once by findSocket (IpPolicy's reuse check), so a
+  // lookup among many pooled connections costs no syscall per connection.
+  int localPort = -1;
 };
 
 
