@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -55,6 +56,14 @@ Napi::Value CloseSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
   if (!IntArg(info, 0, "fd", &fd)) return env.Undefined();
+  // Only sockets: closing stdio or another kind of fd through this helper is
+  // always a mistake (and libuv aborts later when stdio disappears).
+  struct stat st;
+  if (fd <= STDERR_FILENO || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    int err = fd < 0 || (fd > STDERR_FILENO && errno == EBADF) ? EBADF : ENOTSOCK;
+    SystemError(env, err, "close").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   StatePtr state = GetState(env);
   if (fd == state->closingFd) {
     if (state->closingFdClosed) {
