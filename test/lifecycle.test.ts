@@ -63,8 +63,12 @@ function runNode(args: string[], marker: string, killAfterMs: number): Promise<C
 }
 
 /** Parses /proc/<pid>/net/tcp{,6}: socket inode by local port. */
-function tcpInodesByLocalPort(): Map<number, number[]> {
-  const out = new Map<number, number[]>();
+/** Inodes of this process's TCP sockets with that local and remote port. The
+ * local port alone is not enough: a listening socket or a connection to another
+ * peer can have the same port number. */
+function tcpInodes(localPort: number, remotePort: number): number[] {
+  const out: number[] = [];
+  const portOf = (address: string): number => parseInt(address.slice(address.lastIndexOf(':') + 1), 16);
   for (const file of ['/proc/self/net/tcp', '/proc/self/net/tcp6']) {
     let text: string;
     try {
@@ -75,13 +79,9 @@ function tcpInodesByLocalPort(): Map<number, number[]> {
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
       if (cols.length < 10) continue;
-      const local = cols[1] as string;
-      const port = parseInt(local.slice(local.lastIndexOf(':') + 1), 16);
       const inode = Number(cols[9]);
-      if (!Number.isFinite(port) || !Number.isFinite(inode) || inode === 0) continue;
-      const list = out.get(port) ?? [];
-      list.push(inode);
-      out.set(port, list);
+      if (!Number.isFinite(inode) || inode === 0) continue;
+      if (portOf(cols[1] as string) === localPort && portOf(cols[2] as string) === remotePort) out.push(inode);
     }
   }
   return out;
@@ -139,6 +139,7 @@ describe('sockets are not inherited by child processes', () => {
     const before = new Set(listSocketFds().keys());
     try {
       const transfer = easy.perform();
+      transfer.catch(() => {});  // awaited below; closing early on a failed assertion must not leave it unhandled
       expect(await waitFor(() => server.requests === 1, 10_000)).toBe(true);
       await new Promise((r) => setTimeout(r, 200));
 
@@ -146,7 +147,7 @@ describe('sockets are not inherited by child processes', () => {
       // client port the server saw.
       const clientPort = server.remotePorts[0] as number;
       expect(clientPort).toBeGreaterThan(0);
-      const inodes = tcpInodesByLocalPort().get(clientPort) ?? [];
+      const inodes = tcpInodes(clientPort, server.port);
       expect(inodes.length).toBe(1);
       const curlInode = inodes[0] as number;
       const now = listSocketFds();
