@@ -26,7 +26,8 @@ enum InfoIndex : int {
 };
 
 constexpr size_t kKeepBodyCapacity = 64 * 1024;  // a reused handle keeps up to this much
-int privatePathCounter = 0;  // only makes pool keys unique; racy use is harmless
+int privatePathCounter = 0;
+constexpr const char* kOwnerKey = "owner";  // only makes pool keys unique; racy use is harmless
 
 double SecondsInfo(CURL* h, CURLINFO id) {
   curl_off_t us = 0;
@@ -64,7 +65,10 @@ Easy::Easy(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Easy>(info) {
     Napi::Error::New(env, "curl_easy_init failed").ThrowAsJavaScriptException();
     return;
   }
-  if (info.Length() > 0 && info[0].IsObject()) owner_ = Napi::Weak(info[0].As<Napi::Object>());
+  // The user's Easy, kept as a property of this wrapper rather than through a
+  // reference of its own: the Ref() held while a transfer is in flight keeps
+  // both alive, and otherwise the pair is collected together.
+  if (info.Length() > 0 && info[0].IsObject()) info.This().As<Napi::Object>().Set(kOwnerKey, info[0]);
   InstallOwnedOptions();
   state_->easies.insert(this);
 }
@@ -117,8 +121,9 @@ void Easy::ApplyCallbackOption(int kind, bool on) {
 }
 
 Napi::Value Easy::Owner(Napi::Env env) {
-  if (owner_.IsEmpty()) return env.Undefined();
-  Napi::Value v = owner_.Value();
+  Napi::Object self = Value();
+  if (self.IsEmpty()) return env.Undefined();
+  Napi::Value v = self.Get(kOwnerKey);
   return v.IsEmpty() ? env.Undefined() : v;
 }
 
@@ -422,7 +427,6 @@ void Easy::Destroy() {
   closeHook_.reset();  // ClearHandedSocket above already unlinked a handed socket from this Easy
   state_->easies.erase(this);
   slots_.Reset();
-  owner_.Reset();
 }
 
 // useConnectedSocket(fd): the next connection uses this connected socket.
@@ -494,13 +498,11 @@ void Easy::Started(Multi* multi) {
     restoreUnixPath_ = false;
   }
   Ref();
-  if (!owner_.IsEmpty()) owner_.Ref();
 }
 
 void Easy::Finished() {
   multi_ = nullptr;
   if (!state_->tearingDown) {
-    if (!owner_.IsEmpty()) owner_.Unref();
     Unref();
   }
 }

@@ -105,7 +105,6 @@ class Easy : public Napi::ObjectWrap<Easy> {
   StatePtr state_;
   CURL* handle_ = nullptr;
   Multi* multi_ = nullptr;
-  Napi::ObjectReference owner_;   // weak: the user's Easy
   Napi::ObjectReference slots_;   // [fn0, data0, fn1, data1, ..., fault]
   unsigned callbacksSet_ = 0;     // bit per CallbackKind with a JS function
   std::shared_ptr<CloseHook> closeHook_;
