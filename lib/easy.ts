@@ -4,7 +4,18 @@ import { CurlError } from './errors';
 import type { EasyOptionName, EasyOptionValueTypes, InfoName, InfoValueTypes } from './generated/options';
 import { defaultMulti } from './multi';
 import { CallbackKind, NativeOptionKind, native, type NativeEasy } from './native';
-import { CALLBACK_IDS, OWNED_IDS, checkValue, describe, infoEntry, nativeKind, optionById, optionInfo } from './options';
+import {
+  CALLBACK_IDS,
+  OWNED_IDS,
+  checkValue,
+  describe,
+  infoEntry,
+  nativeKind,
+  optionById,
+  optionInfo,
+  updateCallbackSlot,
+  type CallbackSlot,
+} from './options';
 import { adoptSocket } from './sockets';
 import type { PerformOptions, Transfer } from './types';
 
@@ -14,11 +25,6 @@ export interface Pending {
   reject(error: unknown): void;
   signal?: AbortSignal;
   onAbort?: () => void;
-}
-
-interface CallbackSlot {
-  fn: ((...args: never[]) => unknown) | null;
-  data: unknown;
 }
 
 const CALLBACK_KINDS = 8;
@@ -115,12 +121,7 @@ export class Easy {
       const [kind, part] = callback;
       this.#callbacks ??= Array.from({ length: CALLBACK_KINDS }, () => ({ fn: null, data: undefined }));
       const slot = this.#callbacks[kind] as CallbackSlot;
-      if (part === 'function') {
-        if (value !== null && typeof value !== 'function') throw new TypeError(`${name} takes a function or null, not ${describe(value)}`);
-        slot.fn = value as CallbackSlot['fn'];
-      } else {
-        slot.data = value === null ? undefined : value;
-      }
+      updateCallbackSlot(slot, part, name, value);
       this.#native.setCallback(kind, slot.fn, slot.data);
       if (kind === CallbackKind.Xferinfo && slot.fn === null) {
         // Setting the callback turned the progress meter's switch on; put back the user's value or the default.

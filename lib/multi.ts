@@ -2,7 +2,7 @@ import { CurlError } from './errors';
 import type { MultiOptionName, MultiOptionValueTypes } from './generated/options';
 import { internals, type Easy, type Pending } from './easy';
 import { EndReason, MultiCallbackKind, native, type NativeMulti } from './native';
-import { describe, multiOptionInfo } from './options';
+import { describe, multiOptionInfo, updateCallbackSlot, type CallbackSlot } from './options';
 import { infoScratch, makeTransfer, transferError } from './transfer';
 import type { MultiOptions, PerformOptions, Transfer } from './types';
 
@@ -22,19 +22,19 @@ native.initialize({
   },
 });
 
-const MULTI_CALLBACKS: Readonly<Record<string, readonly [MultiCallbackKind, 'function' | 'data']>> = {
-  SOCKETFUNCTION: [MultiCallbackKind.Socket, 'function'],
-  SOCKETDATA: [MultiCallbackKind.Socket, 'data'],
-  TIMERFUNCTION: [MultiCallbackKind.Timer, 'function'],
-  TIMERDATA: [MultiCallbackKind.Timer, 'data'],
-};
+const MULTI_CALLBACKS: ReadonlyMap<string, readonly [MultiCallbackKind, 'function' | 'data']> = new Map([
+  ['SOCKETFUNCTION', [MultiCallbackKind.Socket, 'function']],
+  ['SOCKETDATA', [MultiCallbackKind.Socket, 'data']],
+  ['TIMERFUNCTION', [MultiCallbackKind.Timer, 'function']],
+  ['TIMERDATA', [MultiCallbackKind.Timer, 'data']],
+]);
 
 /** A libcurl multi handle on Node's event loop: many transfers, one connection pool. */
 export class Multi {
   readonly #native: NativeMulti;
   readonly #manual: boolean;
   #closed = false;
-  #callbacks: Array<{ fn: ((...args: never[]) => unknown) | null; data: unknown }> = [
+  #callbacks: CallbackSlot[] = [
     { fn: null, data: undefined },
     { fn: null, data: undefined },
   ];
@@ -54,16 +54,11 @@ export class Multi {
   /** Sets a multi option (name without CURLMOPT_). */
   setopt<K extends MultiOptionName>(name: K, value: MultiOptionValueTypes[K]): this {
     this.#assertOpen('setopt');
-    const callback = MULTI_CALLBACKS[name];
+    const callback = MULTI_CALLBACKS.get(name);
     if (callback) {
       const [kind, part] = callback;
-      const slot = this.#callbacks[kind] as { fn: ((...args: never[]) => unknown) | null; data: unknown };
-      if (part === 'function') {
-        if (value !== null && typeof value !== 'function') throw new TypeError(`${name} takes a function or null, not ${describe(value)}`);
-        slot.fn = value as typeof slot.fn;
-      } else {
-        slot.data = value === null ? undefined : value;
-      }
+      const slot = this.#callbacks[kind] as CallbackSlot;
+      updateCallbackSlot(slot, part, name, value);
       this.#native.setCallback(kind, slot.fn, slot.data);
       return this;
     }

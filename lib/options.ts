@@ -118,6 +118,22 @@ export function nativeKind(info: OptionInfo): NativeOptionKind | undefined {
   }
 }
 
+/** A callback option's JS function and its *DATA value, as handed to the native side. */
+export interface CallbackSlot {
+  fn: ((...args: never[]) => unknown) | null;
+  data: unknown;
+}
+
+/** Applies setopt of a callback's FUNCTION or DATA option to its slot. */
+export function updateCallbackSlot(slot: CallbackSlot, part: 'function' | 'data', name: string, value: unknown): void {
+  if (part === 'function') {
+    if (value !== null && typeof value !== 'function') throw new TypeError(`${name} takes a function or null, not ${describe(value)}`);
+    slot.fn = value as CallbackSlot['fn'];
+  } else {
+    slot.data = value === null ? undefined : value;
+  }
+}
+
 const LONG_MAX = 2 ** 63;
 const OFF_T_MIN = -(2n ** 63n);
 const OFF_T_MAX = 2n ** 63n - 1n;

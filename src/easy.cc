@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -26,8 +27,8 @@ enum InfoIndex : int {
 };
 
 constexpr size_t kKeepBodyCapacity = 64 * 1024;  // a reused handle keeps up to this much
-int privatePathCounter = 0;
-constexpr const char* kOwnerKey = "owner";  // only makes pool keys unique; racy use is harmless
+int privatePathCounter = 0;  // only makes pool keys unique; racy use is harmless
+constexpr const char* kOwnerKey = "owner";
 
 double SecondsInfo(CURL* h, CURLINFO id) {
   curl_off_t us = 0;
@@ -257,16 +258,7 @@ Napi::Value Easy::SetCallback(const Napi::CallbackInfo& info) {
     // A new hook: connections opened earlier keep the one they were made with.
     if (closeHook_) closeHook_->owner = nullptr;
     closeHook_.reset();
-    if (on) {
-      auto hook = std::make_shared<CloseHook>();
-      hook->state = state_;
-      hook->owner = this;
-      Napi::Array pair = Napi::Array::New(env, 2);
-      pair.Set(0u, fn);
-      pair.Set(1u, data);
-      hook->slots = Napi::Persistent(pair.As<Napi::Object>());
-      closeHook_ = std::move(hook);
-    }
+    if (on) SetCloseHook(fn, data);
   }
   ApplyCallbackOption(kind, on);
   return env.Undefined();
@@ -362,8 +354,23 @@ Napi::Value Easy::Duphandle(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+void Easy::SetCloseHook(Napi::Value fn, Napi::Value data) {
+  auto hook = std::make_shared<CloseHook>();
+  hook->state = state_;
+  hook->owner = this;
+  Napi::Array pair = Napi::Array::New(Env(), 2);
+  pair.Set(0u, fn);
+  pair.Set(1u, data);
+  hook->slots = Napi::Persistent(pair.As<Napi::Object>());
+  closeHook_ = std::move(hook);
+}
+
+// The user's own UNIX_SOCKET_PATH (or none), once a private pool key is gone.
+void Easy::ApplyUserUnixPath() {
+  curl_easy_setopt(handle_, CURLOPT_UNIX_SOCKET_PATH, userUnixPathSet_ ? userUnixPath_.c_str() : nullptr);
+}
+
 void Easy::CopyStateFrom(const Easy& other) {
-  Napi::Env env = Env();
   // slists are shared by pointer after curl_easy_duphandle: give the copy its own.
   for (auto& entry : other.slists_) {
     curl_slist* list = nullptr;
@@ -376,21 +383,11 @@ void Easy::CopyStateFrom(const Easy& other) {
   for (uint32_t i = 0; i < static_cast<uint32_t>(2 * kCallbackKinds); ++i) to.Set(i, from.Get(i));
   callbacksSet_ = other.callbacksSet_;
   if (other.callbacksSet_ & (1u << kCloseSocket)) {
-    auto hook = std::make_shared<CloseHook>();
-    hook->state = state_;
-    hook->owner = this;
-    Napi::Array pair = Napi::Array::New(env, 2);
-    pair.Set(0u, from.Get(static_cast<uint32_t>(2 * kCloseSocket)));
-    pair.Set(1u, from.Get(static_cast<uint32_t>(2 * kCloseSocket + 1)));
-    hook->slots = Napi::Persistent(pair.As<Napi::Object>());
-    closeHook_ = std::move(hook);
+    SetCloseHook(from.Get(static_cast<uint32_t>(2 * kCloseSocket)), from.Get(static_cast<uint32_t>(2 * kCloseSocket + 1)));
   }
   userUnixPathSet_ = other.userUnixPathSet_;
   userUnixPath_ = other.userUnixPath_;
-  if (other.privatePathActive_) {
-    // The private pool key belongs to the original's handed socket.
-    curl_easy_setopt(handle_, CURLOPT_UNIX_SOCKET_PATH, userUnixPathSet_ ? userUnixPath_.c_str() : nullptr);
-  }
+  if (other.privatePathActive_) ApplyUserUnixPath();  // the private pool key belongs to the original's handed socket
   InstallOwnedOptions();
 }
 
@@ -426,6 +423,8 @@ void Easy::Destroy() {
   if (closeHook_) closeHook_->owner = nullptr;
   closeHook_.reset();  // ClearHandedSocket above already unlinked a handed socket from this Easy
   state_->easies.erase(this);
+  auto& deferred = state_->deferredEasyCloses;  // no dangling pointer left behind
+  deferred.erase(std::remove(deferred.begin(), deferred.end(), this), deferred.end());
   slots_.Reset();
 }
 
@@ -464,9 +463,7 @@ void Easy::ClearHandedSocket() {
     if (it != state_->openSockets.end()) it->second.handedBy = nullptr;
     handedInUse_ = CURL_SOCKET_BAD;
   }
-  if (privatePathActive_ && handle_ != nullptr) {
-    curl_easy_setopt(handle_, CURLOPT_UNIX_SOCKET_PATH, userUnixPathSet_ ? userUnixPath_.c_str() : nullptr);
-  }
+  if (privatePathActive_ && handle_ != nullptr) ApplyUserUnixPath();
   privatePathActive_ = false;
   restoreUnixPath_ = false;
 }
@@ -493,7 +490,7 @@ void Easy::Started(Multi* multi) {
   cancelReason_ = kEndedByLibcurl;
   errorBuffer_[0] = '\0';
   if (restoreUnixPath_) {
-    curl_easy_setopt(handle_, CURLOPT_UNIX_SOCKET_PATH, userUnixPathSet_ ? userUnixPath_.c_str() : nullptr);
+    ApplyUserUnixPath();
     privatePathActive_ = false;
     restoreUnixPath_ = false;
   }

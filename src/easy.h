@@ -100,6 +100,8 @@ class Easy : public Napi::ObjectWrap<Easy> {
   Napi::Value CallJs(Napi::Function fn, std::initializer_list<napi_value> args);
   bool AppendBody(const char* data, size_t length);
   void CopyStateFrom(const Easy& other);
+  void SetCloseHook(Napi::Value fn, Napi::Value data);
+  void ApplyUserUnixPath();
   void ClearHandedSocket();
 
   StatePtr state_;

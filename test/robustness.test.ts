@@ -95,6 +95,18 @@ describe('multi options and socket helpers, every value type', () => {
     expect(unexpected).toEqual([]);
   });
 
+  it('names of Object.prototype members are unknown options, not lookups that go astray', () => {
+    const easy = new Easy();
+    const multi = new Multi();
+    for (const name of ['toString', 'constructor', '__proto__', 'hasOwnProperty']) {
+      expect(() => (easy.setopt as (n: string, v: unknown) => Easy)(name, 1)).toThrow(/Unknown option/);
+      expect(() => (multi.setopt as (n: string, v: unknown) => Multi)(name, 1)).toThrow(/Unknown multi option/);
+      expect(() => (easy.getinfo as (n: string) => unknown)(name)).toThrow(/Unknown info/);
+    }
+    easy.close();
+    multi.close();
+  });
+
   it('socket helpers throw errors, never crash, on any argument', () => {
     const unexpected: string[] = [];
     const check = (what: string, fn: () => unknown): void => {
