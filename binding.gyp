@@ -16,7 +16,8 @@
         "src/multi.cc",
         "src/poller.cc",
         "src/sockets.cc",
-        "src/constants.cc"
+        "src/constants.cc",
+        "src/body.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

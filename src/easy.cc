@@ -26,7 +26,6 @@ enum InfoIndex : int {
   kRedirect, kHttpVersion, kSizeDownload, kSizeUpload, kInfoCount
 };
 
-constexpr size_t kKeepBodyCapacity = 64 * 1024;  // a reused handle keeps up to this much
 int privatePathCounter = 0;  // only makes pool keys unique; racy use is harmless
 constexpr const char* kOwnerKey = "owner";
 
@@ -482,7 +481,7 @@ void Easy::RequestCancel(int reason) {
 
 void Easy::Started(Multi* multi) {
   multi_ = multi;
-  body_.clear();
+  body_.Clear();
   headers_.clear();
   bodyTooLarge_ = false;
   hasFault_ = false;
@@ -548,13 +547,10 @@ void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCa
   if (code != CURLE_OK) {
     message = Napi::String::New(env, errorBuffer_[0] ? errorBuffer_ : curl_easy_strerror(code));
   }
-  // Copied, not handed over as an external Buffer: V8 reclaims copies in
-  // minor GCs, while external Buffers (napi_create_external_buffer) count as
+  // Not an external Buffer (napi_create_external_buffer): those count as
   // external memory and set off full mark-compacts (13 per GiB of 1 MiB
-  // bodies, measured), which cost more than the copy.
-  Napi::Value body = Napi::Buffer<char>::Copy(env, body_.data(), body_.size());
-  body_.clear();  // keeps the capacity for the next transfer on this handle
-  if (body_.capacity() > kKeepBodyCapacity) body_ = std::vector<char>();
+  // bodies, measured); V8-allocated Buffers are reclaimed by minor GCs.
+  Napi::Value body = body_.Take(env);
   napi_value headers;
   napi_create_string_latin1(env, headers_.data(), headers_.size(), &headers);
   Napi::Value fault = env.Undefined();

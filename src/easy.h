@@ -4,6 +4,8 @@
 #include <curl/curl.h>
 #include <napi.h>
 
+#include "body.h"
+
 #include <map>
 #include <memory>
 #include <string>
@@ -114,7 +116,7 @@ class Easy : public Napi::ObjectWrap<Easy> {
   char errorBuffer_[CURL_ERROR_SIZE];
 
   // Per transfer.
-  std::vector<char> body_;
+  Body body_;
   std::string headers_;
   double maxBodyBytes_ = -1;
   bool bodyTooLarge_ = false;

@@ -272,20 +272,18 @@ int Easy::OnPrereq(void* clientp, char* primaryIp, char* localIp, int primaryPor
 }
 
 bool Easy::AppendBody(const char* data, size_t length) {
-  if (maxBodyBytes_ >= 0 && static_cast<double>(body_.size() + length) > maxBodyBytes_) {
+  if (maxBodyBytes_ >= 0 && static_cast<double>(body_.Size() + length) > maxBodyBytes_) {
     bodyTooLarge_ = true;
     return false;
   }
-  if (body_.empty()) {
+  if (!body_.Prepared()) {
     // One allocation for a body of known size instead of doubling copies.
     curl_off_t expected = -1;
     curl_easy_getinfo(handle_, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &expected);
-    if (expected > 0 && (maxBodyBytes_ < 0 || static_cast<double>(expected) <= maxBodyBytes_) &&
-        expected <= (curl_off_t{1} << 30)) {
-      body_.reserve(static_cast<size_t>(expected));
-    }
+    bool fits = expected > 0 && (maxBodyBytes_ < 0 || static_cast<double>(expected) <= maxBodyBytes_);
+    body_.Prepare(Env(), fits ? static_cast<double>(expected) : -1, state_->CanCallJs());
   }
-  body_.insert(body_.end(), data, data + length);
+  body_.Append(data, length);
   return true;
 }
 
