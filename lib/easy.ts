@@ -61,7 +61,9 @@ export class Easy {
   #harden: ((easy: Easy) => void) | undefined;
 
   constructor() {
-    this.#native = new native.NativeEasy(this);
+    const wrapper = new native.NativeEasy();
+    wrapper.owner = this;
+    this.#native = wrapper;
   }
 
   static {

@@ -3,16 +3,17 @@ import type { MultiOptionName, MultiOptionValueTypes } from './generated/options
 import { internals, type Easy, type Pending } from './easy';
 import { EndReason, MultiCallbackKind, native, type NativeMulti } from './native';
 import { describe, multiOptionInfo, updateCallbackSlot, type CallbackSlot } from './options';
-import { infoScratch, makeTransfer, transferError } from './transfer';
+import { bodyScratch, infoScratch, makeTransfer, transferError } from './transfer';
 import type { MultiOptions, PerformOptions, Transfer } from './types';
 
 // One hand-over per finished transfer, called by the native side after
 // libcurl has returned (so settling a promise never re-enters libcurl).
 native.initialize({
   infoScratch,
+  bodyScratch,
   emitWarning: (error) => process.emitWarning(error instanceof Error ? error : String(error)),
-  onTransferDone(owner, code, reason, message, body, headers, primaryIp, localIp, fault, multiCause) {
-    const easy = owner as Easy | undefined;
+  onTransferDone(nativeEasy, code, reason, message, body, headers, primaryIp, localIp, fault, multiCause) {
+    const easy = nativeEasy?.owner as Easy | undefined;
     if (!easy) return;
     const pending = internals.takePending(easy);
     if (!pending) return;

@@ -60,6 +60,12 @@ export const enum MultiCallbackKind {
 }
 
 export interface NativeEasy {
+  /**
+   * The user's Easy, set by its constructor. A plain property of the wrapper,
+   * so a transfer in flight (which holds the wrapper) keeps it alive too; the
+   * native side reads it for SOCKETFUNCTION's `easy` argument.
+   */
+  owner?: object;
   /** Returns the CURLcode. */
   setopt(id: number, kind: NativeOptionKind, value: unknown): number;
   setCallback(kind: CallbackKind, fn: ((...args: never[]) => unknown) | null, data: unknown): void;
@@ -111,11 +117,12 @@ export interface NativeVersionInfo {
 }
 
 export type TransferDoneHandler = (
-  owner: object | undefined,
+  nativeEasy: NativeEasy | undefined,
   code: number,
   reason: EndReason,
   message: string | undefined,
-  body: Buffer,
+  // A body of up to bodyScratch.length bytes arrives as its length, its bytes in bodyScratch.
+  body: Buffer | number,
   headers: string,
   primaryIp: string | null,
   localIp: string | null,
@@ -124,11 +131,15 @@ export type TransferDoneHandler = (
 ) => void;
 
 export interface NativeModule {
-  /** owner: the user's Easy, held weakly (SOCKETFUNCTION's `easy`). */
-  NativeEasy: new (owner?: object) => NativeEasy;
+  NativeEasy: new () => NativeEasy;
   NativeMulti: new (manual: boolean) => NativeMulti;
   NativePoller: new (fd: number) => NativePoller;
-  initialize(hooks: { onTransferDone: TransferDoneHandler; emitWarning: (error: unknown) => void; infoScratch: Float64Array }): void;
+  initialize(hooks: {
+    onTransferDone: TransferDoneHandler;
+    emitWarning: (error: unknown) => void;
+    infoScratch: Float64Array;
+    bodyScratch: Buffer;
+  }): void;
   /** [name, id, CURLOT type, isAlias] of every option of the running libcurl. */
   listOptions(): Array<[string, number, number, boolean]>;
   strerror(code: number, multi?: boolean): string;

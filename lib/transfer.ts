@@ -7,6 +7,19 @@ import type { Transfer, TransferInfo } from './types';
 /** Numbers of the last finished transfer, written natively (see InfoIndex). */
 export const infoScratch = new Float64Array(InfoIndex.Count);
 
+/**
+ * Bytes of the last finished transfer's body when it is this small: copying
+ * them out here is cheaper than making a Buffer natively (napi_create_buffer_copy).
+ */
+export const bodyScratch = Buffer.allocUnsafeSlow(16 * 1024);
+
+function takeBody(body: Buffer | number): Buffer {
+  if (typeof body !== 'number') return body;
+  const out = Buffer.allocUnsafeSlow(body);  // a Buffer of its own, never a slice of a pool
+  bodyScratch.copy(out, 0, 0, body);
+  return out;
+}
+
 /** Splits a raw header block into [name, value] pairs; the status line and the blank line are not fields. */
 export function parseHeaders(block: string): Array<[string, string]> {
   const fields: Array<[string, string]> = [];
@@ -55,11 +68,11 @@ export function makeInfo(primaryIp: string | null, localIp: string | null): Tran
   };
 }
 
-export function makeTransfer(body: Buffer, headers: string, primaryIp: string | null, localIp: string | null): Transfer {
+export function makeTransfer(body: Buffer | number, headers: string, primaryIp: string | null, localIp: string | null): Transfer {
   return {
     status: infoScratch[InfoIndex.Status] as number,
     headers: parseHeaders(headers),
-    body,
+    body: takeBody(body),
     info: makeInfo(primaryIp, localIp),
   };
 }

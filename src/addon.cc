@@ -19,7 +19,7 @@ namespace {
 std::once_flag globalInitOnce;
 CURLcode globalInitResult = CURLE_OK;
 
-// initialize({ onTransferDone, emitWarning, infoScratch }): the TS layer's
+// initialize({ onTransferDone, emitWarning, infoScratch, bodyScratch }): the TS layer's
 // hooks, handed over once at load (never through globals).
 Napi::Value Initialize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -31,6 +31,10 @@ Napi::Value Initialize(const Napi::CallbackInfo& info) {
   state->infoScratchRef = Napi::Persistent(scratch.As<Napi::Object>());
   state->infoScratch = scratch.Data();
   state->infoScratchLength = scratch.ElementLength();
+  Napi::Buffer<char> bodyScratch = options.Get("bodyScratch").As<Napi::Buffer<char>>();
+  state->bodyScratchRef = Napi::Persistent(bodyScratch.As<Napi::Object>());
+  state->bodyScratch = bodyScratch.Data();
+  state->bodyScratchLength = bodyScratch.Length();
   return env.Undefined();
 }
 

@@ -49,7 +49,7 @@ void Body::LeaveDirect() {
   buffer_.Reset();
 }
 
-Napi::Value Body::Take(Napi::Env env) {
+Napi::Value Body::Take(Napi::Env env, char* scratch, size_t scratchLength) {
   if (direct_ != nullptr) {
     Napi::Value result;
     if (directSize_ == directCapacity_) {
@@ -61,7 +61,13 @@ Napi::Value Body::Take(Napi::Env env) {
     Clear();
     return result;
   }
-  Napi::Value result = Napi::Buffer<char>::Copy(env, bytes_.data(), bytes_.size());
+  Napi::Value result;
+  if (scratch != nullptr && bytes_.size() <= scratchLength) {
+    if (!bytes_.empty()) std::memcpy(scratch, bytes_.data(), bytes_.size());
+    result = Napi::Number::New(env, static_cast<double>(bytes_.size()));
+  } else {
+    result = Napi::Buffer<char>::Copy(env, bytes_.data(), bytes_.size());
+  }
   Clear();
   return result;
 }

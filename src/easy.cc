@@ -65,10 +65,6 @@ Easy::Easy(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Easy>(info) {
     Napi::Error::New(env, "curl_easy_init failed").ThrowAsJavaScriptException();
     return;
   }
-  // The user's Easy, kept as a property of this wrapper rather than through a
-  // reference of its own: the Ref() held while a transfer is in flight keeps
-  // both alive, and otherwise the pair is collected together.
-  if (info.Length() > 0 && info[0].IsObject()) info.This().As<Napi::Object>().Set(kOwnerKey, info[0]);
   InstallOwnedOptions();
   state_->easies.insert(this);
 }
@@ -120,6 +116,9 @@ void Easy::ApplyCallbackOption(int kind, bool on) {
   }
 }
 
+// The user's Easy: the `owner` property the TS constructor sets on this
+// wrapper (a property, not a reference of our own, so the Ref() held while a
+// transfer is in flight keeps both alive, and otherwise they go together).
 Napi::Value Easy::Owner(Napi::Env env) {
   Napi::Object self = Value();
   if (self.IsEmpty()) return env.Undefined();
@@ -509,7 +508,7 @@ void Easy::RecordFault(Napi::Value error) {
   Slots().Set(static_cast<uint32_t>(kFaultSlot), error);
 }
 
-// Hands a finished transfer to TS: onTransferDone(owner, code, reason,
+// Hands a finished transfer to TS: onTransferDone(wrapper, code, reason,
 // message, body, headers, primaryIp, localIp, cause, multiCause).
 void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCause) {
   AddonState* s = state_.get();
@@ -550,7 +549,10 @@ void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCa
   // Not an external Buffer (napi_create_external_buffer): those count as
   // external memory and set off full mark-compacts (13 per GiB of 1 MiB
   // bodies, measured); V8-allocated Buffers are reclaimed by minor GCs.
-  Napi::Value body = body_.Take(env);
+  // Only a successful transfer's body is used.
+  Napi::Value body = code == CURLE_OK && reason == kEndedByLibcurl ? body_.Take(env, s->bodyScratch, s->bodyScratchLength)
+                                                                   : Napi::Number::New(env, 0);
+  body_.Clear();
   napi_value headers;
   napi_create_string_latin1(env, headers_.data(), headers_.size(), &headers);
   Napi::Value fault = env.Undefined();
@@ -558,13 +560,13 @@ void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCa
     fault = Slot(kFaultSlot);
     Slots().Set(static_cast<uint32_t>(kFaultSlot), env.Undefined());
   }
-  Napi::Value owner = Owner(env);
+  Napi::Object wrapper = Value();
   hasFault_ = false;
   failTransfer_ = false;
   headers_.clear();
   Napi::Function done = s->onTransferDone.Value();
   napi_value args[] = {
-    owner,
+    wrapper.IsEmpty() ? env.Undefined() : Napi::Value(wrapper),
     Napi::Number::New(env, code),
     Napi::Number::New(env, reason),
     message,

@@ -73,6 +73,9 @@ void AddonState::TearDown() {
   emitWarning.Reset();
   infoScratchRef.Reset();
   infoScratch = nullptr;
+  bodyScratchRef.Reset();
+  bodyScratch = nullptr;
+  bodyScratchLength = 0;
 }
 
 unsigned long FdInode(int fd) {

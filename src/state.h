@@ -45,6 +45,10 @@ struct AddonState {
   Napi::ObjectReference infoScratchRef;
   double* infoScratch = nullptr;
   size_t infoScratchLength = 0;
+  // Small bodies are copied here and taken out by TS (see lib/transfer.ts).
+  Napi::ObjectReference bodyScratchRef;
+  char* bodyScratch = nullptr;
+  size_t bodyScratchLength = 0;
 
   uv_loop_t* loop = nullptr;
   napi_env env = nullptr;

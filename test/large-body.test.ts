@@ -27,6 +27,11 @@ beforeAll(async () => {
       res.writeHead(200, { 'content-length': body.length, ...headers });
       res.end(body);
     };
+    const sized = /^\/size\/(\d+)$/.exec(req.url ?? '');
+    if (sized) {
+      send(plain.subarray(0, Number(sized[1])));
+      return;
+    }
     switch (req.url) {
       case '/plain':
         send(plain);
@@ -60,6 +65,41 @@ function expectStandalone(body: Buffer): void {
   expect(body.byteOffset).toBe(0);
   expect(body.buffer.byteLength).toBe(body.length);
 }
+
+describe('bodies of every size', () => {
+  // 16 KiB: the largest body handed over through the scratch buffer; 64 KiB: the smallest written in place.
+  const sizes = [0, 1, 12, 16 * 1024 - 1, 16 * 1024, 16 * 1024 + 1, 64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1];
+
+  it.each(sizes)('a %i-byte body arrives intact in a Buffer of its own', async (size) => {
+    const easy = new Easy().setopt('URL', `${base}/size/${size}`);
+    try {
+      const first = await easy.perform();
+      const second = await easy.perform();
+      for (const t of [first, second]) {
+        expect(t.body.length).toBe(size);
+        expect(t.body.equals(plain.subarray(0, size))).toBe(true);
+        expectStandalone(t.body);
+      }
+      // The first body is not overwritten by the second transfer.
+      expect(first.body.equals(plain.subarray(0, size))).toBe(true);
+    } finally {
+      easy.close();
+    }
+  });
+
+  it('concurrent small bodies of different sizes each get their own bytes', async () => {
+    const multi = new Multi();
+    const wanted = Array.from({ length: 40 }, (_, i) => 100 + i * 400);
+    const easies = wanted.map((n) => new Easy().setopt('URL', `${base}/size/${n}`));
+    try {
+      const results = await Promise.all(easies.map((e) => multi.perform(e)));
+      results.forEach((t, i) => expect(t.body.equals(plain.subarray(0, wanted[i]))).toBe(true));
+    } finally {
+      for (const e of easies) e.close();
+      multi.close();
+    }
+  });
+});
 
 describe('large bodies', () => {
   it('a 256 KiB body with Content-Length arrives intact in a Buffer of exactly its size', async () => {
