@@ -112,6 +112,7 @@ Multi::Multi(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Multi>(info) {
   Napi::Array slots = Napi::Array::New(env, kAbortCauseSlot + 1);
   slots_ = Napi::Persistent(slots.As<Napi::Object>());
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "curl-sockets:Multi", info.This().As<Napi::Object>());
+  asyncResource_ = Napi::Persistent(Napi::Object::New(env));
   state_->multis.insert(this);
 }
 
@@ -363,7 +364,7 @@ void Multi::EventEntry(curl_socket_t fd, int events) {
   if (multi_ == nullptr || !state_->CanCallJs()) return;
   Napi::Env env = Env();
   Napi::HandleScope handleScope(env);
-  Napi::CallbackScope callbackScope(env, *asyncContext_);  // microtasks run when it closes
+  Napi::CallbackScope callbackScope(env, OpenCallbackScope(env, asyncResource_, *asyncContext_));
   RunSocketAction(fd, events);
   state_->Settle(env);
 }

@@ -28,6 +28,7 @@ Poller::Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) 
   handle->handle.data = handle.get();
   handle_ = handle.release();  // owned until CloseAndDelete
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "curl-sockets:Poller", info.This().As<Napi::Object>());
+  asyncResource_ = Napi::Persistent(Napi::Object::New(env));
   state_->pollers.insert(this);
 }
 
@@ -89,7 +90,7 @@ void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
   if (self == nullptr || !self->state_->CanCallJs() || self->callback_.IsEmpty()) return;
   Napi::Env env = self->Env();
   Napi::HandleScope handleScope(env);
-  Napi::CallbackScope callbackScope(env, *self->asyncContext_);
+  Napi::CallbackScope callbackScope(env, OpenCallbackScope(env, self->asyncResource_, *self->asyncContext_));
   int flags = 0;
   if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;

@@ -34,6 +34,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
   bool active_ = false;
   Napi::FunctionReference callback_;
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
+  Napi::ObjectReference asyncResource_;
 };
 
 }  // namespace cs

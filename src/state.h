@@ -134,6 +134,17 @@ void CloseAndDelete(T* wrapper, AddonState* state) {
   });
 }
 
+// Opens a Node callback scope (async context; microtasks run when it closes)
+// with a resource object made once: node-addon-api's CallbackScope(env,
+// context) makes a new object on every entry. Wrap the result in a
+// Napi::CallbackScope, which closes it.
+inline napi_callback_scope OpenCallbackScope(Napi::Env env, const Napi::ObjectReference& resource,
+                                             const Napi::AsyncContext& context) {
+  napi_callback_scope scope = nullptr;
+  napi_open_callback_scope(env, resource.Value(), context, &scope);
+  return scope;
+}
+
 // A system error shaped like Node's: message "syscall CODE", .code, .errno, .syscall.
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall);
 
