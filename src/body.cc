@@ -17,13 +17,14 @@ void Body::Prepare(Napi::Env env, double expected, bool canAllocate) {
     Napi::HandleScope scope(env);
     // Uninitialized memory: Take() never hands out bytes that were not written.
     napi_value value;
-    if (napi_create_buffer(env, static_cast<size_t>(expected), reinterpret_cast<void**>(&direct_), &value) == napi_ok) {
+    void* data = nullptr;
+    if (napi_create_buffer(env, static_cast<size_t>(expected), &data, &value) == napi_ok) {
       buffer_ = Napi::Persistent(Napi::Buffer<char>(env, value));
+      direct_ = static_cast<char*>(data);
       directCapacity_ = static_cast<size_t>(expected);
       directSize_ = 0;
       return;
     }
-    direct_ = nullptr;
     if (env.IsExceptionPending()) env.GetAndClearPendingException();
   }
   if (expected <= kMaxDirectBytes) bytes_.reserve(static_cast<size_t>(expected));

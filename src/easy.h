@@ -4,13 +4,12 @@
 #include <curl/curl.h>
 #include <napi.h>
 
-#include "body.h"
-
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "body.h"
 #include "state.h"
 
 namespace cs {
