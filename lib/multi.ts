@@ -1,16 +1,16 @@
 import { CurlError } from './errors';
 import type { MultiOptionName, MultiOptionValueTypes } from './generated/options';
 import { internals, type Easy, type Pending } from './easy';
-import { EndReason, MultiCallbackKind, native, type NativeMulti } from './native';
+import { EndReason, InfoIndex, MultiCallbackKind, native, type NativeMulti } from './native';
 import { describe, multiOptionInfo, updateCallbackSlot, type CallbackSlot } from './options';
-import { bodyScratch, infoScratch, makeTransfer, transferError } from './transfer';
+import { SMALL_BODY_BYTES, makeTransfer, transferError, useScratch } from './transfer';
 import type { MultiOptions, PerformOptions, Transfer } from './types';
 
 // One hand-over per finished transfer, called by the native side after
 // libcurl has returned (so settling a promise never re-enters libcurl).
-native.initialize({
-  infoScratch,
-  bodyScratch,
+const scratch = native.initialize({
+  infoScratchLength: InfoIndex.Count,
+  bodyScratchLength: SMALL_BODY_BYTES,
   emitWarning: (error) => process.emitWarning(error instanceof Error ? error : String(error)),
   onTransferDone(nativeEasy, code, reason, message, body, headers, primaryIp, localIp, fault, multiCause) {
     const easy = nativeEasy?.owner as Easy | undefined;
@@ -18,10 +18,18 @@ native.initialize({
     const pending = internals.takePending(easy);
     if (!pending) return;
     if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
-    if (code === 0 && reason === EndReason.Libcurl) pending.resolve(makeTransfer(body, headers, primaryIp, localIp));
-    else pending.reject(transferError(code, reason, message, fault, multiCause, pending.signal));
+    if (code !== 0 || reason !== EndReason.Libcurl) {
+      pending.reject(transferError(code, reason, message, fault, multiCause, pending.signal));
+      return;
+    }
+    try {
+      pending.resolve(makeTransfer(body, headers, primaryIp, localIp));
+    } catch (error) {
+      pending.reject(error);  // never leave the promise pending
+    }
   },
 });
+useScratch(scratch.infoScratch, scratch.bodyScratch);
 
 const MULTI_CALLBACKS: ReadonlyMap<string, readonly [MultiCallbackKind, 'function' | 'data']> = new Map([
   ['SOCKETFUNCTION', [MultiCallbackKind.Socket, 'function']],

@@ -121,8 +121,9 @@ export type TransferDoneHandler = (
   code: number,
   reason: EndReason,
   message: string | undefined,
-  // A body of up to bodyScratch.length bytes arrives as its length, its bytes in bodyScratch.
-  body: Buffer | number,
+  // A body of up to bodyScratch.length bytes arrives as its length, its bytes in
+  // bodyScratch; a failed transfer's body as undefined.
+  body: Buffer | number | undefined,
   headers: string,
   primaryIp: string | null,
   localIp: string | null,
@@ -134,12 +135,13 @@ export interface NativeModule {
   NativeEasy: new () => NativeEasy;
   NativeMulti: new (manual: boolean) => NativeMulti;
   NativePoller: new (fd: number) => NativePoller;
+  /** Hands over the TS hooks; returns the scratch memory finished transfers are read from. */
   initialize(hooks: {
     onTransferDone: TransferDoneHandler;
     emitWarning: (error: unknown) => void;
-    infoScratch: Float64Array;
-    bodyScratch: Buffer;
-  }): void;
+    infoScratchLength: number;
+    bodyScratchLength: number;
+  }): { infoScratch: Float64Array; bodyScratch: Buffer };
   /** [name, id, CURLOT type, isAlias] of every option of the running libcurl. */
   listOptions(): Array<[string, number, number, boolean]>;
   strerror(code: number, multi?: boolean): string;

@@ -4,19 +4,29 @@ import { CurlError, abortError } from './errors';
 import { EndReason, InfoIndex } from './native';
 import type { Transfer, TransferInfo } from './types';
 
-/** Numbers of the last finished transfer, written natively (see InfoIndex). */
-export const infoScratch = new Float64Array(InfoIndex.Count);
+/** The largest body handed over through bodyScratch. */
+export const SMALL_BODY_BYTES = 16 * 1024;
 
-/**
- * Bytes of the last finished transfer's body when it is this small: copying
- * them out here is cheaper than making a Buffer natively (napi_create_buffer_copy).
- */
-export const bodyScratch = Buffer.allocUnsafeSlow(16 * 1024);
+// Scratch memory owned natively (see initialize() in lib/multi.ts): the
+// numbers of the last finished transfer (InfoIndex), and its body when it is
+// small, because copying it out here is cheaper than a Buffer made natively
+// (napi_create_buffer_copy).
+let infoScratch: Float64Array = new Float64Array(InfoIndex.Count);
+let bodyScratch: Buffer = Buffer.alloc(0);
 
-function takeBody(body: Buffer | number): Buffer {
-  if (typeof body !== 'number') return body;
+export function useScratch(info: Float64Array, body: Buffer): void {
+  infoScratch = info;
+  bodyScratch = body;
+}
+
+function takeBody(body: Buffer | number | undefined): Buffer {
+  if (typeof body !== 'number') {
+    if (body === undefined) throw new Error('curl-sockets: a finished transfer came without its body');
+    return body;
+  }
   const out = Buffer.allocUnsafeSlow(body);  // a Buffer of its own, never a slice of a pool
-  bodyScratch.copy(out, 0, 0, body);
+  // Never hand out unwritten bytes, whatever happened to the scratch buffer.
+  if (bodyScratch.copy(out, 0, 0, body) !== body) throw new Error('curl-sockets: the body scratch buffer is unusable');
   return out;
 }
 
@@ -68,7 +78,7 @@ export function makeInfo(primaryIp: string | null, localIp: string | null): Tran
   };
 }
 
-export function makeTransfer(body: Buffer | number, headers: string, primaryIp: string | null, localIp: string | null): Transfer {
+export function makeTransfer(body: Buffer | number | undefined, headers: string, primaryIp: string | null, localIp: string | null): Transfer {
   return {
     status: infoScratch[InfoIndex.Status] as number,
     headers: parseHeaders(headers),

@@ -3,6 +3,7 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <mutex>
 
 #include "constants.h"
@@ -19,23 +20,35 @@ namespace {
 std::once_flag globalInitOnce;
 CURLcode globalInitResult = CURLE_OK;
 
-// initialize({ onTransferDone, emitWarning, infoScratch, bodyScratch }): the TS layer's
-// hooks, handed over once at load (never through globals).
+// initialize({ onTransferDone, emitWarning, infoScratchLength, bodyScratchLength })
+// -> { infoScratch: Float64Array, bodyScratch: Buffer }: the TS layer's hooks,
+// handed over once at load (never through globals), and the scratch memory
+// TS reads finished transfers from.
 Napi::Value Initialize(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   StatePtr state = GetState(env);
   Napi::Object options = info[0].As<Napi::Object>();
   state->onTransferDone = Napi::Persistent(options.Get("onTransferDone").As<Napi::Function>());
   state->emitWarning = Napi::Persistent(options.Get("emitWarning").As<Napi::Function>());
-  Napi::Float64Array scratch = options.Get("infoScratch").As<Napi::Float64Array>();
-  state->infoScratchRef = Napi::Persistent(scratch.As<Napi::Object>());
-  state->infoScratch = scratch.Data();
-  state->infoScratchLength = scratch.ElementLength();
-  Napi::Buffer<char> bodyScratch = options.Get("bodyScratch").As<Napi::Buffer<char>>();
-  state->bodyScratchRef = Napi::Persistent(bodyScratch.As<Napi::Object>());
-  state->bodyScratch = bodyScratch.Data();
-  state->bodyScratchLength = bodyScratch.Length();
-  return env.Undefined();
+  constexpr uint32_t kMaxScratch = 1 << 20;
+  if (state->infoScratch.empty()) {
+    // Sized once: the buffers lent to JS keep pointing at this memory.
+    state->infoScratch.assign(std::min(options.Get("infoScratchLength").As<Napi::Number>().Uint32Value(), kMaxScratch), 0.0);
+    state->bodyScratch.assign(std::min(options.Get("bodyScratchLength").As<Napi::Number>().Uint32Value(), kMaxScratch), 0);
+  }
+  napi_value infoBuffer, infoArray, bodyBuffer;
+  std::vector<double>& numbers = state->infoScratch;
+  std::vector<char>& bytes = state->bodyScratch;
+  if (napi_create_external_arraybuffer(env, numbers.data(), numbers.size() * sizeof(double), nullptr, nullptr, &infoBuffer) != napi_ok ||
+      napi_create_typedarray(env, napi_float64_array, numbers.size(), infoBuffer, 0, &infoArray) != napi_ok ||
+      napi_create_external_buffer(env, bytes.size(), bytes.data(), nullptr, nullptr, &bodyBuffer) != napi_ok) {
+    if (!env.IsExceptionPending()) Napi::Error::New(env, "curl-sockets: cannot lend scratch buffers to JS").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("infoScratch", Napi::Value(env, infoArray));
+  result.Set("bodyScratch", Napi::Value(env, bodyBuffer));
+  return result;
 }
 
 Napi::Object VersionInfo(Napi::Env env) {

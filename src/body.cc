@@ -6,7 +6,11 @@ namespace cs {
 
 namespace {
 constexpr size_t kKeepCapacity = 64 * 1024;  // a reused handle keeps up to this much
-constexpr double kMaxDirectBytes = 1 << 30;
+// A larger announced length grows natively instead: V8 counts a Buffer's
+// full size at once, so a server announcing huge bodies and stalling would
+// otherwise set off full GCs.
+constexpr double kMaxDirectBytes = 64 * 1024 * 1024;
+constexpr double kMaxReserveBytes = 1 << 30;
 }  // namespace
 
 void Body::Prepare(Napi::Env env, double expected, bool canAllocate) {
@@ -27,7 +31,7 @@ void Body::Prepare(Napi::Env env, double expected, bool canAllocate) {
     }
     if (env.IsExceptionPending()) env.GetAndClearPendingException();
   }
-  if (expected <= kMaxDirectBytes) bytes_.reserve(static_cast<size_t>(expected));
+  if (expected <= kMaxReserveBytes) bytes_.reserve(static_cast<size_t>(expected));
 }
 
 void Body::Append(const char* data, size_t length) {

@@ -424,6 +424,7 @@ void Easy::Destroy() {
   auto& deferred = state_->deferredEasyCloses;  // no dangling pointer left behind
   deferred.erase(std::remove(deferred.begin(), deferred.end(), this), deferred.end());
   slots_.Reset();
+  body_.Clear();
 }
 
 // useConnectedSocket(fd): the next connection uses this connected socket.
@@ -515,10 +516,10 @@ void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCa
   Napi::HandleScope scope(env);
   if (bodyTooLarge_ && (code == CURLE_WRITE_ERROR || code == CURLE_OK)) code = CURLE_FILESIZE_EXCEEDED;
   if (failTransfer_ && code == CURLE_OK) code = CURLE_ABORTED_BY_CALLBACK;
-  double* out = s->infoScratch;
+  double* out = s->infoScratch.data();
   char* primaryIp = nullptr;
   char* localIp = nullptr;
-  if (out != nullptr && s->infoScratchLength >= kInfoCount) {
+  if (s->infoScratch.size() >= static_cast<size_t>(kInfoCount)) {
     out[kStatus] = LongInfo(handle_, CURLINFO_RESPONSE_CODE);
     out[kPrimaryPort] = LongInfo(handle_, CURLINFO_PRIMARY_PORT);
     out[kLocalPort] = LongInfo(handle_, CURLINFO_LOCAL_PORT);
@@ -550,8 +551,8 @@ void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCa
   // external memory and set off full mark-compacts (13 per GiB of 1 MiB
   // bodies, measured); V8-allocated Buffers are reclaimed by minor GCs.
   // Only a successful transfer's body is used.
-  Napi::Value body = code == CURLE_OK && reason == kEndedByLibcurl ? body_.Take(env, s->bodyScratch, s->bodyScratchLength)
-                                                                   : Napi::Number::New(env, 0);
+  Napi::Value body = code == CURLE_OK && reason == kEndedByLibcurl ? body_.Take(env, s->bodyScratch.data(), s->bodyScratch.size())
+                                                                   : env.Undefined();
   body_.Clear();
   napi_value headers;
   napi_create_string_latin1(env, headers_.data(), headers_.size(), &headers);

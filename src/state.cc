@@ -71,11 +71,6 @@ void AddonState::TearDown() {
   // uv close callbacks may outlive the environment: drop every reference now.
   onTransferDone.Reset();
   emitWarning.Reset();
-  infoScratchRef.Reset();
-  infoScratch = nullptr;
-  bodyScratchRef.Reset();
-  bodyScratch = nullptr;
-  bodyScratchLength = 0;
 }
 
 unsigned long FdInode(int fd) {

@@ -42,13 +42,12 @@ struct AddonState {
   // promise, and the scratch array it reads numeric results from.
   Napi::FunctionReference onTransferDone;
   Napi::FunctionReference emitWarning;
-  Napi::ObjectReference infoScratchRef;
-  double* infoScratch = nullptr;
-  size_t infoScratchLength = 0;
-  // Small bodies are copied here and taken out by TS (see lib/transfer.ts).
-  Napi::ObjectReference bodyScratchRef;
-  char* bodyScratch = nullptr;
-  size_t bodyScratchLength = 0;
+  // Scratch memory TS reads a finished transfer's numbers and small body
+  // from (lib/transfer.ts). Owned here and lent to JS as external buffers
+  // without a finalizer, so nothing JS does to them (detaching, say) can free
+  // memory this side writes to. Made once by initialize().
+  std::vector<double> infoScratch;
+  std::vector<char> bodyScratch;
 
   uv_loop_t* loop = nullptr;
   napi_env env = nullptr;

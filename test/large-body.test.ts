@@ -1,9 +1,11 @@
 /**
- * Large bodies (64 KiB and more with a Content-Length) are written straight
- * into the Buffer that JS receives. These tests cover every way the bytes can
- * differ from the announced length: exact, more (a decoded gzip body), fewer
- * (gzip of incompressible data, a connection cut short), and a limit below
- * the announced length. No path may hand JS a Buffer with unwritten bytes.
+ * How a body reaches JS: up to 16 KiB through a scratch buffer TS copies from,
+ * 64 KiB to 64 MiB with a Content-Length straight into the Buffer JS receives,
+ * anything else grown natively and copied once. Every body must be a Buffer of
+ * its own that later transfers never touch. The tests also cover every way the
+ * bytes can differ from the announced length: exact, more (a decoded gzip
+ * body), fewer (gzip of incompressible data, a connection cut short), and a
+ * limit below the announced length. No path may hand JS unwritten bytes.
  */
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
@@ -20,6 +22,21 @@ const plain = randomBytes(256 * 1024);
 
 let server: http.Server;
 let base: string;
+let sequence = 0;
+let stalled: http.ServerResponse[] = [];
+
+/** The body /size/N sends as the response numbered `seq`: different bytes for every response. */
+function sizedBody(size: number, seq: number): Buffer {
+  const out = Buffer.allocUnsafe(size);
+  for (let i = 0; i < size; i++) out[i] = (i * 7 + seq * 13) & 0xff;
+  return out;
+}
+
+function seqOf(headers: Array<[string, string]>): number {
+  const field = headers.find(([name]) => name.toLowerCase() === 'x-seq');
+  if (!field) throw new Error('no x-seq header');
+  return Number(field[1]);
+}
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
@@ -29,7 +46,16 @@ beforeAll(async () => {
     };
     const sized = /^\/size\/(\d+)$/.exec(req.url ?? '');
     if (sized) {
-      send(plain.subarray(0, Number(sized[1])));
+      const seq = ++sequence;
+      send(sizedBody(Number(sized[1]), seq), { 'x-seq': seq });
+      return;
+    }
+    const stall = /^\/stall\/(\d+)$/.exec(req.url ?? '');
+    if (stall) {
+      // Announces N bytes, sends 1000, then waits until the test ends.
+      res.writeHead(200, { 'content-length': Number(stall[1]) });
+      res.write(plain.subarray(0, 1000));
+      stalled.push(res);
       return;
     }
     switch (req.url) {
@@ -56,6 +82,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const res of stalled) res.destroy();
+  stalled = [];
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
 });
@@ -70,18 +98,19 @@ describe('bodies of every size', () => {
   // 16 KiB: the largest body handed over through the scratch buffer; 64 KiB: the smallest written in place.
   const sizes = [0, 1, 12, 16 * 1024 - 1, 16 * 1024, 16 * 1024 + 1, 64 * 1024 - 1, 64 * 1024, 64 * 1024 + 1];
 
-  it.each(sizes)('a %i-byte body arrives intact in a Buffer of its own', async (size) => {
+  it.each(sizes)('a %i-byte body arrives intact in a Buffer of its own, untouched by later transfers', async (size) => {
     const easy = new Easy().setopt('URL', `${base}/size/${size}`);
     try {
-      const first = await easy.perform();
-      const second = await easy.perform();
-      for (const t of [first, second]) {
+      const transfers = [];
+      for (let i = 0; i < 3; i++) transfers.push(await easy.perform());
+      const seqs = transfers.map((t) => seqOf(t.headers));
+      expect(new Set(seqs).size).toBe(3);  // three different responses
+      for (const [i, t] of transfers.entries()) {
+        // Checked after all three: an earlier body must not share memory with a later one.
         expect(t.body.length).toBe(size);
-        expect(t.body.equals(plain.subarray(0, size))).toBe(true);
+        expect(t.body.equals(sizedBody(size, seqs[i] as number))).toBe(true);
         expectStandalone(t.body);
       }
-      // The first body is not overwritten by the second transfer.
-      expect(first.body.equals(plain.subarray(0, size))).toBe(true);
     } finally {
       easy.close();
     }
@@ -93,11 +122,46 @@ describe('bodies of every size', () => {
     const easies = wanted.map((n) => new Easy().setopt('URL', `${base}/size/${n}`));
     try {
       const results = await Promise.all(easies.map((e) => multi.perform(e)));
-      results.forEach((t, i) => expect(t.body.equals(plain.subarray(0, wanted[i]))).toBe(true));
+      results.forEach((t, i) => expect(t.body.equals(sizedBody(wanted[i] as number, seqOf(t.headers)))).toBe(true));
     } finally {
       for (const e of easies) e.close();
       multi.close();
     }
+  });
+});
+
+async function waitFor(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe('where a large body is written', () => {
+  // process.memoryUsage().arrayBuffers counts Buffers, not native memory, so it
+  // tells whether the announced length was allocated as the Buffer JS gets.
+  async function growthWhileStalled(announced: number): Promise<number> {
+    const easy = new Easy().setopt('URL', `${base}/stall/${announced}`);
+    const before = stalled.length;
+    const baseline = process.memoryUsage().arrayBuffers;
+    const pending = rejection(easy.perform());
+    try {
+      await waitFor(() => stalled.length === before + 1);
+      await new Promise((resolve) => setTimeout(resolve, 50));  // the first 1000 bytes arrive
+      return process.memoryUsage().arrayBuffers - baseline;
+    } finally {
+      easy.close();
+      expect((await pending as Error).name).toBe('AbortError');
+    }
+  }
+
+  it('up to 64 MiB announced: straight into the Buffer JS receives', async () => {
+    expect(await growthWhileStalled(48 * 1024 * 1024)).toBeGreaterThanOrEqual(40 * 1024 * 1024);
+  });
+
+  it('over 64 MiB announced: natively, not as an up-front Buffer', async () => {
+    expect(await growthWhileStalled(100 * 1024 * 1024)).toBeLessThan(16 * 1024 * 1024);
   });
 });
 
@@ -174,11 +238,13 @@ describe('large bodies', () => {
       const results = await Promise.all(easies.map((e) => multi.perform(e)));
       for (const t of results) expect(t.body.equals(plain)).toBe(true);
       // Close some handles while their bodies are half written.
-      const cut = easies.slice(0, 10).map((e) => e.setopt('URL', `${base}/cut-short`));
+      const before = stalled.length;
+      const cut = easies.slice(0, 10).map((e) => e.setopt('URL', `${base}/stall/300000`));
       const pending = cut.map((e) => rejection(multi.perform(e)));
-      await new Promise((resolve) => setTimeout(resolve, 5));
+      await waitFor(() => stalled.length === before + 10);
+      await new Promise((resolve) => setTimeout(resolve, 50));  // the first 1000 bytes arrive
       for (const e of cut) e.close();
-      for (const err of await Promise.all(pending)) expect(err).toBeInstanceOf(Error);
+      for (const err of await Promise.all(pending)) expect((err as Error).name).toBe('AbortError');
     } finally {
       for (const e of easies) e.close();
       multi.close();
