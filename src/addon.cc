@@ -30,6 +30,7 @@ Napi::Value Initialize(const Napi::CallbackInfo& info) {
   Napi::Object options = info[0].As<Napi::Object>();
   state->onTransferDone = Napi::Persistent(options.Get("onTransferDone").As<Napi::Function>());
   state->emitWarning = Napi::Persistent(options.Get("emitWarning").As<Napi::Function>());
+  if (state->scopeResource.IsEmpty()) state->scopeResource = Napi::Persistent(Napi::Object::New(env));
   constexpr uint32_t kMaxScratch = 1 << 20;
   if (state->infoScratch.empty()) {
     // Sized once: the buffers lent to JS keep pointing at this memory.

@@ -425,6 +425,7 @@ void Easy::Destroy() {
   deferred.erase(std::remove(deferred.begin(), deferred.end(), this), deferred.end());
   slots_.Reset();
   body_.Clear();
+  LeaveTransferContext();
 }
 
 // useConnectedSocket(fd): the next connection uses this connected socket.
@@ -493,14 +494,31 @@ void Easy::Started(Multi* multi) {
     privatePathActive_ = false;
     restoreUnixPath_ = false;
   }
+  if (callbacksSet_ != 0) EnterTransferContext();
   Ref();
 }
 
 void Easy::Finished() {
   multi_ = nullptr;
+  LeaveTransferContext();
   if (!state_->tearingDown) {
     Unref();
   }
+}
+
+void Easy::EnterTransferContext() {
+  LeaveTransferContext();
+  napi_env env = Env();
+  if (napi_async_init(env, nullptr, Napi::String::New(env, "curl-sockets:transfer"), &transferContext_) != napi_ok) {
+    transferContext_ = nullptr;  // callbacks then run in the Multi's context
+  }
+}
+
+void Easy::LeaveTransferContext() {
+  if (transferContext_ == nullptr) return;
+  // The destroy hook needs a live environment.
+  if (state_->CanCallJs()) napi_async_destroy(Env(), transferContext_);
+  transferContext_ = nullptr;
 }
 
 void Easy::RecordFault(Napi::Value error) {

@@ -59,6 +59,11 @@ class Easy : public Napi::ObjectWrap<Easy> {
   // Multi's view of a transfer's life.
   void Started(Multi* multi);
   void Finished();
+  // The async context of the perform() that started the transfer, made only
+  // when the handle has JS callbacks: they run in it (AsyncLocalStorage sees
+  // the caller's store), not in the context the Multi was created in.
+  void EnterTransferContext();
+  void LeaveTransferContext();
   bool cancelRequested() const { return cancelReason_ != kEndedByLibcurl; }
   int cancelReason() const { return cancelReason_; }
   void RequestCancel(int reason);
@@ -122,6 +127,7 @@ class Easy : public Napi::ObjectWrap<Easy> {
   bool hasFault_ = false;
   bool failTransfer_ = false;  // a callback with no failure value threw (DEBUGFUNCTION)
   int cancelReason_ = kEndedByLibcurl;
+  napi_async_context transferContext_ = nullptr;
   bool closeRequested_ = false;
 
   // useConnectedSocket: the fd waiting for the next connection, and the

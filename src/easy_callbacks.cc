@@ -127,17 +127,29 @@ std::string EncodeSockaddr(Napi::Object o, curl_sockaddr* a, const std::string& 
 
 Napi::Value Easy::CallJs(Napi::Function fn, std::initializer_list<napi_value> args) {
   napi_env env = Env();
+  // In the transfer's own async context, but only inside a uv event entry,
+  // whose scope stays outermost: a scope opened here then never drains
+  // microtasks while libcurl is on the stack.
+  napi_callback_scope scope = nullptr;
+  if (transferContext_ != nullptr && state_->entryScopeDepth > 0) {
+    napi_open_callback_scope(env, state_->scopeResource.Value(), transferContext_, &scope);
+  }
   napi_value result = nullptr;
   napi_status status = napi_call_function(env, Env().Undefined(), fn, args.size(), args.begin(), &result);
-  if (status == napi_ok) return Napi::Value(env, result);
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) {
-    napi_value error;
-    napi_get_and_clear_last_exception(env, &error);
-    RecordFault(Napi::Value(env, error));
+  Napi::Value value;
+  if (status == napi_ok) {
+    value = Napi::Value(env, result);
+  } else {
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending) {
+      napi_value error;
+      napi_get_and_clear_last_exception(env, &error);
+      RecordFault(Napi::Value(env, error));
+    }
   }
-  return Napi::Value();
+  if (scope != nullptr) napi_close_callback_scope(env, scope);
+  return value;
 }
 
 curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* address) {

@@ -112,7 +112,6 @@ Multi::Multi(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Multi>(info) {
   Napi::Array slots = Napi::Array::New(env, kAbortCauseSlot + 1);
   slots_ = Napi::Persistent(slots.As<Napi::Object>());
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "curl-sockets:Multi", info.This().As<Napi::Object>());
-  asyncResource_ = Napi::Persistent(Napi::Object::New(env));
   state_->multis.insert(this);
 }
 
@@ -364,7 +363,8 @@ void Multi::EventEntry(curl_socket_t fd, int events) {
   if (multi_ == nullptr || !state_->CanCallJs()) return;
   Napi::Env env = Env();
   Napi::HandleScope handleScope(env);
-  Napi::CallbackScope callbackScope(env, OpenCallbackScope(env, asyncResource_, *asyncContext_));
+  Napi::CallbackScope callbackScope(env, OpenCallbackScope(env, state_.get(), *asyncContext_));
+  EntryScopeCount entry(state_.get());
   RunSocketAction(fd, events);
   state_->Settle(env);
 }

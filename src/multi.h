@@ -107,7 +107,6 @@ class Multi : public Napi::ObjectWrap<Multi> {
   KeepAlive* keepAlive_ = nullptr;
   bool keptAlive_ = false;
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
-  Napi::ObjectReference asyncResource_;
   std::unordered_set<Easy*> transfers_;
   std::unordered_map<curl_socket_t, SocketRecord*> records_;
   std::vector<Completion> completions_;

@@ -28,7 +28,6 @@ Poller::Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) 
   handle->handle.data = handle.get();
   handle_ = handle.release();  // owned until CloseAndDelete
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "curl-sockets:Poller", info.This().As<Napi::Object>());
-  asyncResource_ = Napi::Persistent(Napi::Object::New(env));
   state_->pollers.insert(this);
 }
 
@@ -90,7 +89,8 @@ void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
   if (self == nullptr || !self->state_->CanCallJs() || self->callback_.IsEmpty()) return;
   Napi::Env env = self->Env();
   Napi::HandleScope handleScope(env);
-  Napi::CallbackScope callbackScope(env, OpenCallbackScope(env, self->asyncResource_, *self->asyncContext_));
+  Napi::CallbackScope callbackScope(env, OpenCallbackScope(env, self->state_.get(), *self->asyncContext_));
+  EntryScopeCount entry(self->state_.get());
   int flags = 0;
   if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;

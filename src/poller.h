@@ -34,7 +34,6 @@ class Poller : public Napi::ObjectWrap<Poller> {
   bool active_ = false;
   Napi::FunctionReference callback_;
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
-  Napi::ObjectReference asyncResource_;
 };
 
 }  // namespace cs

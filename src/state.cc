@@ -71,6 +71,7 @@ void AddonState::TearDown() {
   // uv close callbacks may outlive the environment: drop every reference now.
   onTransferDone.Reset();
   emitWarning.Reset();
+  scopeResource.Reset();
 }
 
 unsigned long FdInode(int fd) {

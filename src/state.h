@@ -49,6 +49,13 @@ struct AddonState {
   std::vector<double> infoScratch;
   std::vector<char> bodyScratch;
 
+  // The resource object for every callback scope the binding opens (Node
+  // ignores it beyond checking it is an object), made once by initialize().
+  Napi::ObjectReference scopeResource;
+  // > 0 while a uv event entry's callback scope is open (Multi, Poller):
+  // scopes opened inside it never drain microtasks themselves.
+  int entryScopeDepth = 0;
+
   uv_loop_t* loop = nullptr;
   napi_env env = nullptr;
   bool tearingDown = false;
@@ -133,16 +140,27 @@ void CloseAndDelete(T* wrapper, AddonState* state) {
   });
 }
 
-// Opens a Node callback scope (async context; microtasks run when it closes)
-// with a resource object made once: node-addon-api's CallbackScope(env,
-// context) makes a new object on every entry. Wrap the result in a
-// Napi::CallbackScope, which closes it.
-inline napi_callback_scope OpenCallbackScope(Napi::Env env, const Napi::ObjectReference& resource,
-                                             const Napi::AsyncContext& context) {
+// Opens a Node callback scope (async context; microtasks run when the
+// outermost one closes) with the state's resource object: node-addon-api's
+// CallbackScope(env, context) makes a new object on every entry. Wrap the
+// result in a Napi::CallbackScope, which closes it.
+inline napi_callback_scope OpenCallbackScope(Napi::Env env, AddonState* state, napi_async_context context) {
   napi_callback_scope scope = nullptr;
-  napi_open_callback_scope(env, resource.Value(), context, &scope);
+  napi_open_callback_scope(env, state->scopeResource.Value(), context, &scope);
   return scope;
 }
+
+// Counts a uv event entry's callback scope (see AddonState::entryScopeDepth).
+class EntryScopeCount {
+ public:
+  explicit EntryScopeCount(AddonState* state) : state_(state) { ++state_->entryScopeDepth; }
+  ~EntryScopeCount() { --state_->entryScopeDepth; }
+  EntryScopeCount(const EntryScopeCount&) = delete;
+  EntryScopeCount& operator=(const EntryScopeCount&) = delete;
+
+ private:
+  AddonState* state_;
+};
 
 // A system error shaped like Node's: message "syscall CODE", .code, .errno, .syscall.
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall);

@@ -2,8 +2,10 @@
  * JS callbacks of an Easy: WRITEFUNCTION, HEADERFUNCTION (+HEADERDATA),
  * XFERINFOFUNCTION, DEBUGFUNCTION; faults inside callbacks; starting
  * transfers from promise reactions (node-libcurl issue 439) and the refusal
- * to re-enter libcurl from inside a callback.
+ * to re-enter libcurl from inside a callback; the async context callbacks
+ * run in.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -359,6 +361,78 @@ describe('transfers started from promise reactions (node-libcurl issue 439)', ()
       a.close();
       b.close();
       multi.close();
+    }
+  });
+});
+
+describe('async context of the callbacks', () => {
+  // A transfer's callbacks see the AsyncLocalStorage store of the perform()
+  // that started it: neither the store the Multi was created in nor another
+  // transfer's (security logs must name the right request).
+  const als = new AsyncLocalStorage<string>();
+
+  function tracedEasy(seen: Array<[string, string | undefined]>): Easy {
+    return new Easy()
+      .setopt('URL', `${http.url}/bytes?n=200000`)
+      .setopt('FORBID_REUSE', true)
+      .setopt('SOCKOPTFUNCTION', () => {
+        seen.push(['sockopt', als.getStore()]);
+        return 0;
+      })
+      .setopt('XFERINFOFUNCTION', () => {
+        seen.push(['xferinfo', als.getStore()]);
+        return 0;
+      })
+      .setopt('WRITEFUNCTION', (chunk: Buffer) => {
+        seen.push(['write', als.getStore()]);
+        return chunk.length;
+      });
+  }
+
+  it('on a Multi created in another context, each of two concurrent transfers sees its own store', async () => {
+    const multi = als.run('creator', () => new Multi());
+    const seenA: Array<[string, string | undefined]> = [];
+    const seenB: Array<[string, string | undefined]> = [];
+    const a = tracedEasy(seenA);
+    const b = tracedEasy(seenB);
+    try {
+      const [ta, tb] = await Promise.all([
+        als.run('A', async () => {
+          const t = await multi.perform(a);
+          expect(als.getStore()).toBe('A');  // and the continuation, as always
+          return t;
+        }),
+        als.run('B', () => multi.perform(b)),
+      ]);
+      expect(ta.status).toBe(200);
+      expect(tb.status).toBe(200);
+      for (const [seen, id] of [[seenA, 'A'], [seenB, 'B']] as const) {
+        const kinds = new Set(seen.map(([kind]) => kind));
+        expect([...kinds].sort()).toEqual(['sockopt', 'write', 'xferinfo']);
+        expect(seen.filter(([, store]) => store !== id)).toEqual([]);
+      }
+    } finally {
+      a.close();
+      b.close();
+      multi.close();
+    }
+  });
+
+  it('on the default Multi, a later request does not see the store of the first one', async () => {
+    const first: Array<[string, string | undefined]> = [];
+    const second: Array<[string, string | undefined]> = [];
+    const e1 = tracedEasy(first);
+    const e2 = tracedEasy(second);
+    try {
+      await als.run('first', () => e1.perform());
+      await als.run('second', () => e2.perform());
+      expect(first.length).toBeGreaterThan(0);
+      expect(second.length).toBeGreaterThan(0);
+      expect(first.filter(([, store]) => store !== 'first')).toEqual([]);
+      expect(second.filter(([, store]) => store !== 'second')).toEqual([]);
+    } finally {
+      e1.close();
+      e2.close();
     }
   });
 });
