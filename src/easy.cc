@@ -569,9 +569,12 @@ void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCa
   // external memory and set off full mark-compacts (13 per GiB of 1 MiB
   // bodies, measured); V8-allocated Buffers are reclaimed by minor GCs.
   // Only a successful transfer's body is used.
-  Napi::Value body = code == CURLE_OK && reason == kEndedByLibcurl ? body_.Take(env, s->bodyScratch.data(), s->bodyScratch.size())
-                                                                   : env.Undefined();
-  body_.Clear();
+  Napi::Value body = env.Undefined();
+  if (code == CURLE_OK && reason == kEndedByLibcurl) {
+    body = body_.Take(env, s->bodyScratch.data(), s->bodyScratch.size());
+  } else {
+    body_.Clear();
+  }
   napi_value headers;
   napi_create_string_latin1(env, headers_.data(), headers_.size(), &headers);
   Napi::Value fault = env.Undefined();

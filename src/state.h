@@ -101,29 +101,25 @@ void TrackSocket(AddonState* state, curl_socket_t fd, OpenSocket entry);
 bool OwnedByLibcurl(AddonState* state, curl_socket_t fd);
 StatePtr GetState(Napi::Env env);
 
-// Counts one entry into libcurl for the re-entrancy guard.
-class LibcurlCall {
+// Raises one of the state's depth counters for the length of a C++ scope.
+template <int AddonState::*Counter>
+class ScopedDepth {
  public:
-  explicit LibcurlCall(AddonState* state) : state_(state) { ++state_->libcurlDepth; }
-  ~LibcurlCall() { --state_->libcurlDepth; }
-  LibcurlCall(const LibcurlCall&) = delete;
-  LibcurlCall& operator=(const LibcurlCall&) = delete;
+  explicit ScopedDepth(AddonState* state) : state_(state) { ++(state_->*Counter); }
+  ~ScopedDepth() { --(state_->*Counter); }
+  ScopedDepth(const ScopedDepth&) = delete;
+  ScopedDepth& operator=(const ScopedDepth&) = delete;
 
  private:
   AddonState* state_;
 };
 
-// Marks a stretch where JS must not run (GC finalizers, teardown).
-class NoJsScope {
- public:
-  explicit NoJsScope(AddonState* state) : state_(state) { ++state_->noJsDepth; }
-  ~NoJsScope() { --state_->noJsDepth; }
-  NoJsScope(const NoJsScope&) = delete;
-  NoJsScope& operator=(const NoJsScope&) = delete;
-
- private:
-  AddonState* state_;
-};
+// One entry into libcurl, for the re-entrancy guard.
+using LibcurlCall = ScopedDepth<&AddonState::libcurlDepth>;
+// A stretch where JS must not run (GC finalizers, teardown).
+using NoJsScope = ScopedDepth<&AddonState::noJsDepth>;
+// A uv event entry's callback scope (see AddonState::entryScopeDepth).
+using EntryScopeCount = ScopedDepth<&AddonState::entryScopeDepth>;
 
 // Closes a heap-allocated uv handle wrapper and deletes it in the close
 // callback, where libuv is done with its memory. T has `handle` and a StatePtr `state`.
@@ -149,18 +145,6 @@ inline napi_callback_scope OpenCallbackScope(Napi::Env env, AddonState* state, n
   napi_open_callback_scope(env, state->scopeResource.Value(), context, &scope);
   return scope;
 }
-
-// Counts a uv event entry's callback scope (see AddonState::entryScopeDepth).
-class EntryScopeCount {
- public:
-  explicit EntryScopeCount(AddonState* state) : state_(state) { ++state_->entryScopeDepth; }
-  ~EntryScopeCount() { --state_->entryScopeDepth; }
-  EntryScopeCount(const EntryScopeCount&) = delete;
-  EntryScopeCount& operator=(const EntryScopeCount&) = delete;
-
- private:
-  AddonState* state_;
-};
 
 // A system error shaped like Node's: message "syscall CODE", .code, .errno, .syscall.
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall);
