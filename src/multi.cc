@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -55,6 +56,18 @@ bool CacheRecords() {
   static const bool cache = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080000;
   return cache;
 }
+
+// CURL_CSELECT_* for a connecting socket that is ready now, or 0.
+int ConnectReadiness(curl_socket_t fd) {
+  pollfd p{fd, POLLOUT, 0};
+  if (poll(&p, 1, 0) != 1) return 0;
+  if (p.revents & (POLLERR | POLLNVAL)) return CURL_CSELECT_ERR;
+  return (p.revents & (POLLOUT | POLLHUP)) ? CURL_CSELECT_OUT : 0;
+}
+
+// Rounds of CheckConnects: a connect acted on can start another (the next
+// address of a host); those after the last round wait on the loop.
+constexpr int kConnectCheckRounds = 4;
 
 SocketRecord* NewRecord(const StatePtr& state, Multi* owner, curl_socket_t fd) {
   auto record = std::make_unique<SocketRecord>();
@@ -338,9 +351,69 @@ Napi::Value Multi::Running(const Napi::CallbackInfo& info) {
 int Multi::RunSocketAction(curl_socket_t fd, int events) {
   LibcurlCall call(state_.get());
   int running = 0;
+  inSocketAction_ = true;
   CURLMcode rc = curl_multi_socket_action(multi_, fd, events, &running);
+  CheckConnects();
+  inSocketAction_ = false;
   DrainMessages();
   return rc;
+}
+
+// A connect to a nearby peer has usually finished by the time libcurl asks to
+// wait for it. Acting on it at once spares registering the socket for
+// writability (two epoll_ctl: libuv deletes before it adds) and a trip around
+// the event loop; a socket that is not ready yet is watched as usual.
+void Multi::CheckConnects() {
+  for (int round = 0; round < kConnectCheckRounds && !connectChecks_.empty(); ++round) {
+    std::vector<curl_socket_t> fds;
+    fds.swap(connectChecks_);
+    for (curl_socket_t fd : fds) {
+      auto it = records_.find(fd);
+      if (it == records_.end() || !it->second->connectCheck) continue;  // removed, or done already
+      SocketRecord* record = it->second;
+      record->connectCheck = false;
+      int ready = record->events == UV_WRITABLE && !abortRequested_ && !closeRequested_ ? ConnectReadiness(fd) : 0;
+      if (ready != 0) {
+        int running = 0;
+        curl_multi_socket_action(multi_, fd, ready, &running);  // may free the record
+      } else {
+        Watch(record, record->events);
+      }
+    }
+  }
+  std::vector<curl_socket_t> left;
+  left.swap(connectChecks_);
+  for (curl_socket_t fd : left) {
+    auto it = records_.find(fd);
+    if (it == records_.end() || !it->second->connectCheck) continue;
+    it->second->connectCheck = false;
+    Watch(it->second, it->second->events);
+  }
+}
+
+bool Multi::InitPoll(SocketRecord* record) {
+  int rc = uv_poll_init_socket(state_->loop, &record->handle, record->fd);
+  if (rc != 0) {
+    if (state_->CanCallJs()) RequestAbort(SystemError(Env(), -rc, "uv_poll_init").Value());
+    return false;
+  }
+  record->pollInitialized = true;
+  record->events = 0;
+  record->handle.data = record;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&record->handle));
+  return true;
+}
+
+void Multi::Watch(SocketRecord* record, int events) {
+  if (record->connectCheck) {
+    record->events = events;  // CheckConnects applies it
+    return;
+  }
+  if (!record->pollInitialized && !InitPoll(record)) return;
+  if (events != record->events) {
+    uv_poll_start(&record->handle, events, &Multi::OnPoll);
+    record->events = events;
+  }
 }
 
 void Multi::DrainMessages() {
@@ -455,27 +528,18 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
         record = NewRecord(self->state_, self, fd);
         record->cacheable = ours && CacheRecords();
         self->records_[fd] = record;
-        if (!self->manual_) {
-          int rc = uv_poll_init_socket(s->loop, &record->handle, fd);
-          if (rc == 0) {
-            record->pollInitialized = true;
-            record->handle.data = record;
-            uv_unref(reinterpret_cast<uv_handle_t*>(&record->handle));
-          } else if (s->CanCallJs()) {
-            self->RequestAbort(SystemError(self->Env(), -rc, "uv_poll_init").Value());
-          }
+        if (!self->manual_ && self->inSocketAction_ && what == CURL_POLL_OUT) {
+          record->connectCheck = true;
+          self->connectChecks_.push_back(fd);
         }
       }
       curl_multi_assign(self->multi_, fd, record);
     }
-    if (record->pollInitialized) {
+    if (!self->manual_) {
       int events = 0;
       if (what & CURL_POLL_IN) events |= UV_READABLE;
       if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
-      if (events != record->events) {
-        uv_poll_start(&record->handle, events, &Multi::OnPoll);
-        record->events = events;
-      }
+      self->Watch(record, events);
     }
   }
 
@@ -519,8 +583,7 @@ void Multi::ReleaseRecord(SocketRecord* record) {
   if (it != records_.end() && it->second == record) records_.erase(it);
   record->user.Reset();  // deleting a reference runs no JS
   if (record->pollInitialized) {
-    uv_poll_stop(&record->handle);
-    CloseAndDelete(record, state_.get());
+    CloseAndDelete(record, state_.get());  // uv_close stops the poll: one epoll_ctl
   } else {
     std::unique_ptr<SocketRecord> drop(record);
   }

@@ -32,6 +32,10 @@ struct SocketRecord {
   // the record is released before the fd is closed.
   bool cacheable = false;
   bool idle = false;
+  // A new socket whose connect libcurl wants to wait for: it is tested once
+  // libcurl returns (Multi::CheckConnects) before it is registered with uv.
+  bool connectCheck = false;
+  // The uv events being watched; while connectCheck is set, the ones wanted.
   int events = 0;
   Napi::ObjectReference user;  // [value] set by assign()
 };
@@ -92,6 +96,10 @@ class Multi : public Napi::ObjectWrap<Multi> {
   // One entry into libcurl from a uv event.
   void EventEntry(curl_socket_t fd, int events);
   int RunSocketAction(curl_socket_t fd, int events);
+  void CheckConnects();
+  // Makes the record's uv_poll_t watch `events` (initializing it first).
+  void Watch(SocketRecord* record, int events);
+  bool InitPoll(SocketRecord* record);
   void DrainMessages();
   void CallUser(int kind, std::initializer_list<napi_value> args);
   void RequestAbort(Napi::Value cause);
@@ -110,6 +118,8 @@ class Multi : public Napi::ObjectWrap<Multi> {
   std::unordered_set<Easy*> transfers_;
   std::unordered_map<curl_socket_t, SocketRecord*> records_;
   std::vector<Completion> completions_;
+  bool inSocketAction_ = false;
+  std::vector<curl_socket_t> connectChecks_;  // fds of records with connectCheck set
   Napi::ObjectReference slots_;  // [socketFn, socketData, timerFn, timerData, abortCause]
   unsigned callbacksSet_ = 0;
   bool abortRequested_ = false;
