@@ -364,14 +364,15 @@ int Multi::RunSocketAction(curl_socket_t fd, int events) {
 // writability (two epoll_ctl: libuv deletes before it adds) and a trip around
 // the event loop; a socket that is not ready yet is watched as usual.
 void Multi::CheckConnects() {
-  for (int round = 0; round < kConnectCheckRounds && !connectChecks_.empty(); ++round) {
-    std::vector<curl_socket_t> fds;
-    fds.swap(connectChecks_);
-    for (curl_socket_t fd : fds) {
-      auto it = records_.find(fd);
-      if (it == records_.end() || !it->second->connectCheck) continue;  // removed, or done already
-      SocketRecord* record = it->second;
-      record->connectCheck = false;
+  // By index: acting on one connect can append others. The list keeps its
+  // capacity, so this allocates nothing per connection.
+  size_t begin = 0;
+  for (int round = 0; round < kConnectCheckRounds && begin < connectChecks_.size(); ++round) {
+    size_t end = connectChecks_.size();
+    for (size_t i = begin; i < end; ++i) {
+      curl_socket_t fd = connectChecks_[i];
+      SocketRecord* record = TakeConnectCheck(fd);
+      if (record == nullptr) continue;
       int ready = record->events == UV_WRITABLE && !abortRequested_ && !closeRequested_ ? ConnectReadiness(fd) : 0;
       if (ready != 0) {
         int running = 0;
@@ -380,15 +381,21 @@ void Multi::CheckConnects() {
         Watch(record, record->events);
       }
     }
+    begin = end;
   }
-  std::vector<curl_socket_t> left;
-  left.swap(connectChecks_);
-  for (curl_socket_t fd : left) {
-    auto it = records_.find(fd);
-    if (it == records_.end() || !it->second->connectCheck) continue;
-    it->second->connectCheck = false;
-    Watch(it->second, it->second->events);
+  for (size_t i = begin; i < connectChecks_.size(); ++i) {  // past the last round: wait on the loop
+    if (SocketRecord* record = TakeConnectCheck(connectChecks_[i])) Watch(record, record->events);
   }
+  connectChecks_.clear();
+}
+
+// The record of fd if it still waits for its connect check (clearing that),
+// else null: it was removed, or the fd number now belongs to a newer record.
+SocketRecord* Multi::TakeConnectCheck(curl_socket_t fd) {
+  auto it = records_.find(fd);
+  if (it == records_.end() || !it->second->connectCheck) return nullptr;
+  it->second->connectCheck = false;
+  return it->second;
 }
 
 bool Multi::InitPoll(SocketRecord* record) {

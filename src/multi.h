@@ -97,6 +97,7 @@ class Multi : public Napi::ObjectWrap<Multi> {
   void EventEntry(curl_socket_t fd, int events);
   int RunSocketAction(curl_socket_t fd, int events);
   void CheckConnects();
+  SocketRecord* TakeConnectCheck(curl_socket_t fd);
   // Makes the record's uv_poll_t watch `events` (initializing it first).
   void Watch(SocketRecord* record, int events);
   bool InitPoll(SocketRecord* record);
