@@ -2,7 +2,10 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cmath>
@@ -114,6 +117,14 @@ Multi::Multi(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Multi>(info) {
   timer->handle.data = timer.get();
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer->handle));  // an idle Multi must not hold the process
   timer_ = timer.release();  // owned until CloseAndDelete
+
+  auto batch = std::make_unique<EventBatch>();
+  batch->state = state_;
+  batch->owner = this;
+  uv_check_init(state_->loop, &batch->handle);
+  batch->handle.data = batch.get();
+  uv_unref(reinterpret_cast<uv_handle_t*>(&batch->handle));
+  batch_ = batch.release();
 
   // Holds the loop open while a transfer is in flight (polls and timer are unref'd).
   auto keepAlive = std::make_unique<KeepAlive>();
@@ -279,6 +290,12 @@ void Multi::CloseNow() {
     CloseAndDelete(timer_, state_.get());
     timer_ = nullptr;
   }
+  readyEvents_.clear();
+  reusedCorked_.clear();
+  if (batch_) {
+    CloseAndDelete(batch_, state_.get());  // uv_close stops it
+    batch_ = nullptr;
+  }
   if (keepAlive_) {
     if (keptAlive_ && !state_->tearingDown) Unref();
     keptAlive_ = false;
@@ -350,13 +367,87 @@ Napi::Value Multi::Running(const Napi::CallbackInfo& info) {
 
 int Multi::RunSocketAction(curl_socket_t fd, int events) {
   LibcurlCall call(state_.get());
+  CURLMcode rc = ActOnSocket(fd, events);
+  DrainMessages();
+  return rc;
+}
+
+CURLMcode Multi::ActOnSocket(curl_socket_t fd, int events) {
   int running = 0;
   inSocketAction_ = true;
   CURLMcode rc = curl_multi_socket_action(multi_, fd, events, &running);
   CheckConnects();
   inSocketAction_ = false;
-  DrainMessages();
+  UncorkReused();
   return rc;
+}
+
+// Socket events wait for the loop's check phase, right after it has polled,
+// and then run together in one entry: every ready socket is read first, then
+// JS sees all the finished transfers at once, and the requests it starts in
+// response go out together from the next timer pass instead of one by one
+// between reads. On loopback that keeps a busy peer from going idle between
+// requests (waking it costs the sender an inter-processor interrupt).
+void Multi::QueueEvent(curl_socket_t fd, int flags) {
+  if (batch_ == nullptr) return;
+  if (readyEvents_.empty()) uv_check_start(&batch_->handle, &Multi::OnCheck);
+  readyEvents_.push_back({fd, flags});
+}
+
+void Multi::OnCheck(uv_check_t* handle) {
+  static_cast<EventBatch*>(handle->data)->owner->RunReadyEvents();
+}
+
+void Multi::RunReadyEvents() {
+  uv_check_stop(&batch_->handle);
+  runningEvents_.swap(readyEvents_);
+  if (multi_ == nullptr || !state_->CanCallJs()) {
+    runningEvents_.clear();
+    return;
+  }
+  Napi::Env env = Env();
+  Napi::HandleScope handleScope(env);
+  Napi::CallbackScope callbackScope(env, OpenCallbackScope(env, state_.get(), *asyncContext_));
+  EntryScopeCount entry(state_.get());
+  {
+    LibcurlCall call(state_.get());
+    for (const ReadyEvent& event : runningEvents_) {
+      // After an abort or close every transfer ends anyway; a socket still
+      // ready is reported again by the next poll.
+      if (abortRequested_ || closeRequested_) break;
+      // Skip a socket released since it was polled (its fd number may even
+      // belong to a newer socket by now: that one is polled on its own).
+      auto it = records_.find(event.fd);
+      if (it == records_.end() || !it->second->pollInitialized) continue;
+      ActOnSocket(event.fd, event.flags);
+    }
+    // Once for the batch: a finished transfer stays counted by libcurl until
+    // every socket was read, as it would be one event at a time.
+    DrainMessages();
+  }
+  runningEvents_.clear();
+  state_->Settle(env);
+}
+
+// An idle pooled TCP connection is corked: the next request on it is sent
+// when libcurl returns (UncorkReused), together with the other requests
+// started in the same pass. Not TCP (a Unix socket): tried once.
+void Multi::CorkIdle(SocketRecord* record) {
+  if (record->corkUnsupported || record->corked) return;
+  int on = 1;
+  if (setsockopt(record->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0) record->corked = true;
+  else record->corkUnsupported = true;
+}
+
+void Multi::UncorkReused() {
+  for (curl_socket_t fd : reusedCorked_) {
+    auto it = records_.find(fd);
+    if (it == records_.end() || !it->second->corked) continue;  // closed meanwhile: close sent it
+    int off = 0;
+    setsockopt(fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);  // sends what is queued
+    it->second->corked = false;
+  }
+  reusedCorked_.clear();
 }
 
 // A connect to a nearby peer has usually finished by the time libcurl asks to
@@ -465,7 +556,7 @@ void Multi::OnPoll(uv_poll_t* handle, int status, int events) {
     if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
     if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
   }
-  record->owner->EventEntry(record->fd, flags);
+  record->owner->QueueEvent(record->fd, flags);
 }
 
 void Multi::OnUvTimer(uv_timer_t* handle) {
@@ -528,6 +619,7 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
       if (cached != self->records_.end()) {
         record = cached->second;  // an idle pooled connection is in use again
         record->idle = false;
+        if (record->corked) self->reusedCorked_.push_back(fd);
       } else {
         // Resolver and other internal fds never pass through opensocket.
         bool ours = s->openSockets.count(fd) != 0;
@@ -571,6 +663,7 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
       // idle stops the poll (OnPoll).
       record->idle = true;
       record->user.Reset();
+      self->CorkIdle(record);
     } else {
       self->ReleaseRecord(record);
     }

@@ -37,6 +37,10 @@ struct SocketRecord {
   bool connectCheck = false;
   // The uv events being watched; while connectCheck is set, the ones wanted.
   int events = 0;
+  // TCP_CORK is set while the pooled connection is idle, so the next request
+  // on it is queued, not sent, until libcurl returns (see Multi::OnSocket).
+  bool corked = false;
+  bool corkUnsupported = false;  // not TCP: never tried again
   Napi::ObjectReference user;  // [value] set by assign()
 };
 
@@ -73,6 +77,16 @@ class Multi : public Napi::ObjectWrap<Multi> {
     uv_async_t handle;
     StatePtr state;
   };
+  // Runs the socket events of one loop iteration together (Multi::OnCheck).
+  struct EventBatch {
+    uv_check_t handle;
+    StatePtr state;
+    Multi* owner;
+  };
+  struct ReadyEvent {
+    curl_socket_t fd;
+    int flags;
+  };
   struct Completion {
     Easy* easy;
     CURLcode code;
@@ -92,10 +106,17 @@ class Multi : public Napi::ObjectWrap<Multi> {
   static int OnTimer(CURLM* multi, long timeoutMs, void* userp);
   static void OnPoll(uv_poll_t* handle, int status, int events);
   static void OnUvTimer(uv_timer_t* handle);
+  static void OnCheck(uv_check_t* handle);
 
   // One entry into libcurl from a uv event.
   void EventEntry(curl_socket_t fd, int events);
   int RunSocketAction(curl_socket_t fd, int events);
+  // curl_multi_socket_action and what follows it, inside a LibcurlCall.
+  CURLMcode ActOnSocket(curl_socket_t fd, int events);
+  void QueueEvent(curl_socket_t fd, int flags);
+  void RunReadyEvents();
+  void CorkIdle(SocketRecord* record);
+  void UncorkReused();
   void CheckConnects();
   SocketRecord* TakeConnectCheck(curl_socket_t fd);
   // Makes the record's uv_poll_t watch `events` (initializing it first).
@@ -114,6 +135,10 @@ class Multi : public Napi::ObjectWrap<Multi> {
   bool manual_ = false;
   Timer* timer_ = nullptr;
   KeepAlive* keepAlive_ = nullptr;
+  EventBatch* batch_ = nullptr;
+  std::vector<ReadyEvent> readyEvents_;
+  std::vector<ReadyEvent> runningEvents_;  // keeps its capacity: no allocation per batch
+  std::vector<curl_socket_t> reusedCorked_;  // corked idle connections taken into use
   bool keptAlive_ = false;
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
   std::unordered_set<Easy*> transfers_;
