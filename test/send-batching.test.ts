@@ -1,0 +1,130 @@
+/**
+ * How a Multi sends requests on pooled connections. While a kept-alive TCP
+ * connection is idle in libcurl's pool the binding sets TCP_CORK on it, so the
+ * next request written on it is queued; it is uncorked (and the request sent)
+ * as soon as the libcurl call that wrote it returns. These tests check both
+ * halves on real sockets: the cork is there while idle and gone while the next
+ * transfer runs, a corked request is never left waiting for the kernel's own
+ * 200 ms flush, and sockets that cannot be corked (Unix) work as before.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Easy, IPPROTO_TCP, Multi, createSocket, getSocketOption, libcurlVersion } from '../dist/index.js';
+import { startHttpServer, startUnixServer, type TestServer } from './helpers/servers';
+
+const TCP_CORK = 3; // <netinet/tcp.h>
+// Pooled connections keep their poll (and so their cork) only on libcurl 8.x.
+const CORKS = !libcurlVersion.startsWith('7.');
+
+function corked(fd: number): number {
+  return getSocketOption(fd, IPPROTO_TCP as number, TCP_CORK);
+}
+
+/** An Easy whose sockets are opened through createSocket, so the test knows their fds. */
+function easyWithFds(url: string, fds: number[]): Easy {
+  return new Easy().setopt('URL', url).setopt('OPENSOCKETFUNCTION', (_purpose, address) => {
+    const fd = createSocket(address);
+    fds.push(fd);
+    return fd;
+  });
+}
+
+describe('requests on pooled connections', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startHttpServer();
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('an idle kept-alive TCP connection is corked, and uncorked while the next transfer on it runs', async () => {
+    server.resetCounters();
+    const multi = new Multi();
+    const fds: number[] = [];
+    const easy = easyWithFds(`${server.url}/hello`, fds);
+    try {
+      const first = await multi.perform(easy);
+      expect(first.status).toBe(200);
+      expect(fds).toHaveLength(1);
+      expect(corked(fds[0]!)).toBe(CORKS ? 1 : 0);
+
+      // The second response can only arrive once its request left; the cork
+      // must already be off by then (the kernel's 200 ms flush would send the
+      // request but leave TCP_CORK set).
+      const seen: number[] = [];
+      easy.setopt('WRITEFUNCTION', (chunk: Buffer) => {
+        seen.push(corked(fds[0]!));
+        return chunk.length;
+      });
+      const second = await multi.perform(easy);
+      expect(second.status).toBe(200);
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.every((v) => v === 0)).toBe(true);
+      expect(fds).toHaveLength(1);
+      expect(server.connections).toBe(1);
+      expect(server.requests).toBe(2);
+      expect(corked(fds[0]!)).toBe(CORKS ? 1 : 0); // idle again
+    } finally {
+      easy.close();
+      multi.close();
+    }
+  });
+
+  it('sequential requests on one corked connection are not held back by the kernel flush', async () => {
+    server.resetCounters();
+    const multi = new Multi();
+    const easy = new Easy().setopt('URL', `${server.url}/hello`);
+    const count = 25;
+    try {
+      const started = process.hrtime.bigint();
+      for (let i = 0; i < count; i++) {
+        const t = await multi.perform(easy);
+        expect(t.body.toString()).toBe('hello world\n');
+      }
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      // A request left corked waits 200 ms for the kernel: 25 of them take >= 5 s.
+      expect(ms).toBeLessThan(2500);
+      expect(server.connections).toBe(1);
+      expect(server.requests).toBe(count);
+    } finally {
+      easy.close();
+      multi.close();
+    }
+  });
+
+  it('concurrent transfers on many pooled connections all complete, again and again', async () => {
+    server.resetCounters();
+    const multi = new Multi();
+    const easies = Array.from({ length: 20 }, () => new Easy().setopt('URL', `${server.url}/hello`));
+    try {
+      for (let round = 0; round < 5; round++) {
+        const results = await Promise.all(easies.map((e) => multi.perform(e)));
+        for (const t of results) expect(t.body.toString()).toBe('hello world\n');
+      }
+      expect(server.requests).toBe(100);
+      // Reused (libcurl's pool shrinks as the Multi empties, so not all 20 stay).
+      expect(server.connections).toBeLessThan(60);
+    } finally {
+      for (const e of easies) e.close();
+      multi.close();
+    }
+  });
+
+  it('a Unix-domain connection (no TCP_CORK) is reused as before', async () => {
+    const unix = await startUnixServer();
+    const multi = new Multi();
+    const easy = new Easy().setopt('URL', 'http://localhost/hello').setopt('UNIX_SOCKET_PATH', unix.path);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const t = await multi.perform(easy);
+        expect(t.body.toString()).toBe('hello world\n');
+      }
+      expect(unix.connections).toBe(1);
+      expect(unix.requests).toBe(3);
+    } finally {
+      easy.close();
+      multi.close();
+      await unix.close();
+    }
+  });
+});
