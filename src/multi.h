@@ -108,7 +108,7 @@ class Multi : public Napi::ObjectWrap<Multi> {
   static void OnUvTimer(uv_timer_t* handle);
   static void OnCheck(uv_check_t* handle);
 
-  // One entry into libcurl from a uv event.
+  // One entry into libcurl from the uv timer (socket events go through QueueEvent).
   void EventEntry(curl_socket_t fd, int events);
   int RunSocketAction(curl_socket_t fd, int events);
   // curl_multi_socket_action and what follows it, inside a LibcurlCall.
