@@ -68,20 +68,19 @@ class Multi : public Napi::ObjectWrap<Multi> {
   void SocketClosing(curl_socket_t fd);
 
  private:
-  struct Timer {
-    uv_timer_t handle;
+  // A uv handle of this Multi's, freed by CloseAndDelete.
+  template <typename Handle>
+  struct OwnedHandle {
+    Handle handle;
     StatePtr state;
     Multi* owner;
   };
+  using Timer = OwnedHandle<uv_timer_t>;
+  // Runs the socket events of one loop iteration together (Multi::OnCheck).
+  using EventBatch = OwnedHandle<uv_check_t>;
   struct KeepAlive {
     uv_async_t handle;
     StatePtr state;
-  };
-  // Runs the socket events of one loop iteration together (Multi::OnCheck).
-  struct EventBatch {
-    uv_check_t handle;
-    StatePtr state;
-    Multi* owner;
   };
   struct ReadyEvent {
     curl_socket_t fd;
