@@ -7,14 +7,13 @@ import { CallbackKind, NativeOptionKind, native, type NativeEasy } from './nativ
 import {
   CALLBACK_IDS,
   OWNED_IDS,
+  checkCallbackFunction,
   checkValue,
   describe,
   infoEntry,
   nativeKind,
   optionById,
   optionInfo,
-  updateCallbackSlot,
-  type CallbackSlot,
 } from './options';
 import { adoptSocket } from './sockets';
 import type { PerformOptions, Transfer } from './types';
@@ -28,6 +27,9 @@ export interface Pending {
 }
 
 const CALLBACK_KINDS = 8;
+// Callback slots: [fn0, data0, fn1, data1, ..., fn7, data7, fault].
+const SLOT_COUNT = 2 * CALLBACK_KINDS + 1;
+const FAULT_SLOT = SLOT_COUNT - 1;
 const NOPROGRESS = optionInfo('NOPROGRESS')?.id ?? 43;
 const OWNED_REASON =
   'curl-sockets owns it (the write path, the error buffer, the handle pointer, the share handle and signal handling are the binding\'s)';
@@ -55,7 +57,10 @@ export class Easy {
   // Plain option values in the order set, kept so that `null` can restore a
   // default (libcurl cannot unset one option): reset, then set the rest again.
   #values: Map<number, unknown> | undefined;  // option id -> checked value, made on first set
-  #callbacks: CallbackSlot[] | undefined;  // made on the first callback option
+  // Callback functions and data, shared with the native side (which reads them
+  // when libcurl calls back, and keeps a transfer's fault in the last slot).
+  // Made with the first callback option.
+  #slots: unknown[] | undefined;
   #locks: Map<number, string> | undefined;
   #lockUseConnectedSocket: string | undefined;
   #harden: ((easy: Easy) => void) | undefined;
@@ -121,11 +126,15 @@ export class Easy {
     if (callback) {
       if (!info.available) throw unknownOption(name);
       const [kind, part] = callback;
-      this.#callbacks ??= Array.from({ length: CALLBACK_KINDS }, () => ({ fn: null, data: undefined }));
-      const slot = this.#callbacks[kind] as CallbackSlot;
-      updateCallbackSlot(slot, part, name, value);
-      this.#native.setCallback(kind, slot.fn, slot.data);
-      if (kind === CallbackKind.Xferinfo && slot.fn === null) {
+      const fnIndex = 2 * kind;
+      const checked = part === 'function' ? (checkCallbackFunction(name, value) ?? undefined) : value === null ? undefined : value;
+      const slots = this.#callbackSlots();
+      slots[part === 'function' ? fnIndex : fnIndex + 1] = checked;
+      const on = slots[fnIndex] !== undefined;
+      // CLOSESOCKETFUNCTION: the pair stays with the connections opened while it is set.
+      const closeHook = kind === CallbackKind.CloseSocket && on ? [slots[fnIndex], slots[fnIndex + 1]] : undefined;
+      this.#native.setCallback(kind, on, closeHook);
+      if (kind === CallbackKind.Xferinfo && !on) {
         // Setting the callback turned the progress meter's switch on; put back the user's value or the default.
         this.#native.setopt(NOPROGRESS, NativeOptionKind.Long, this.#values?.get(NOPROGRESS) ?? 1);
       }
@@ -152,6 +161,14 @@ export class Easy {
     if (checked !== null) values.set(info.id, checked);
   }
 
+  #callbackSlots(): unknown[] {
+    if (this.#slots === undefined) {
+      this.#slots = new Array<unknown>(SLOT_COUNT).fill(undefined);
+      this.#native.attachSlots(this.#slots);
+    }
+    return this.#slots;
+  }
+
   #replay(): void {
     this.#native.reset(false);
     for (const [id, value] of this.#values ?? []) {
@@ -175,12 +192,16 @@ export class Easy {
   /** Restores every option's default; what the binding owns and an applied IpPolicy stay. */
   reset(): void {
     this.#assertIdle('reset');
+    const slots = this.#slots;
+    if (slots) {
+      // Off before the native reset, which would otherwise install them again.
+      for (let kind = 0; kind < CALLBACK_KINDS; kind++) {
+        if (slots[2 * kind] !== undefined) this.#native.setCallback(kind as CallbackKind, false);
+      }
+      slots.fill(undefined);
+    }
     this.#native.reset(true);
     this.#values = undefined;
-    if (this.#callbacks) {
-      for (let kind = 0; kind < CALLBACK_KINDS; kind++) this.#native.setCallback(kind as CallbackKind, null, undefined);
-      this.#callbacks = undefined;
-    }
     this.#harden?.(this);
   }
 
@@ -188,9 +209,13 @@ export class Easy {
   duphandle(): Easy {
     this.#assertIdle('duphandle');
     const copy = new Easy();
+    if (this.#slots) {
+      // Before duphandle: the native copy takes its callbacks from these.
+      const slots = copy.#callbackSlots();
+      for (let i = 0; i < FAULT_SLOT; i++) slots[i] = this.#slots[i];
+    }
     this.#native.duphandle(copy.#native);
     copy.#values = this.#values && new Map(this.#values);
-    copy.#callbacks = this.#callbacks?.map((slot) => ({ ...slot }));
     copy.#locks = this.#locks && new Map(this.#locks);
     copy.#lockUseConnectedSocket = this.#lockUseConnectedSocket;
     copy.#harden = this.#harden;

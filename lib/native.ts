@@ -68,7 +68,10 @@ export interface NativeEasy {
   owner?: object;
   /** Returns the CURLcode. */
   setopt(id: number, kind: NativeOptionKind, value: unknown): number;
-  setCallback(kind: CallbackKind, fn: ((...args: never[]) => unknown) | null, data: unknown): void;
+  /** Lends the native side the array of callback functions and data (see Easy). */
+  attachSlots(slots: unknown[]): void;
+  /** The kind's slots are written already; `closeHook` is a new [fn, data] for CLOSESOCKETFUNCTION. */
+  setCallback(kind: CallbackKind, on: boolean, closeHook?: readonly unknown[]): void;
   /** The value, or { curlCode } when libcurl refused. */
   getinfo(id: number): string | number | string[] | null | { curlCode: number };
   reset(hard: boolean): void;

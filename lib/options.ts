@@ -124,14 +124,16 @@ export interface CallbackSlot {
   data: unknown;
 }
 
+/** The function a callback's FUNCTION option was given, or null; throws TypeError for anything else. */
+export function checkCallbackFunction(name: string, value: unknown): CallbackSlot['fn'] {
+  if (value !== null && typeof value !== 'function') throw new TypeError(`${name} takes a function or null, not ${describe(value)}`);
+  return value as CallbackSlot['fn'];
+}
+
 /** Applies setopt of a callback's FUNCTION or DATA option to its slot. */
 export function updateCallbackSlot(slot: CallbackSlot, part: 'function' | 'data', name: string, value: unknown): void {
-  if (part === 'function') {
-    if (value !== null && typeof value !== 'function') throw new TypeError(`${name} takes a function or null, not ${describe(value)}`);
-    slot.fn = value as CallbackSlot['fn'];
-  } else {
-    slot.data = value === null ? undefined : value;
-  }
+  if (part === 'function') slot.fn = checkCallbackFunction(name, value);
+  else slot.data = value === null ? undefined : value;
 }
 
 const LONG_MAX = 2 ** 63;

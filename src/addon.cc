@@ -121,6 +121,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   }
   auto state = std::make_shared<AddonState>();
   state->env = env;
+  state->verifySocketInodes = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
   napi_get_uv_event_loop(env, &state->loop);
   // The instance data holds one StatePtr; objects hold others, so the state
   // outlives whichever finalizer runs last.

@@ -46,6 +46,7 @@ long LongInfo(CURL* h, CURLINFO id) {
 Napi::Function Easy::Init(Napi::Env env) {
   return DefineClass(env, "NativeEasy", {
     InstanceMethod<&Easy::Setopt>("setopt"),
+    InstanceMethod<&Easy::AttachSlots>("attachSlots"),
     InstanceMethod<&Easy::SetCallback>("setCallback"),
     InstanceMethod<&Easy::Getinfo>("getinfo"),
     InstanceMethod<&Easy::Reset>("reset"),
@@ -126,8 +127,8 @@ Napi::Value Easy::Owner(Napi::Env env) {
   return v.IsEmpty() ? env.Undefined() : v;
 }
 
-// The JS values of callbacks and the fault, made on first use: most handles
-// never have a JS callback.
+// The JS values of callbacks and the fault. TS attaches its array with the
+// first callback; a handle without one gets an array here on its first fault.
 Napi::Object Easy::Slots() {
   if (slots_.IsEmpty()) slots_ = Napi::Persistent(Napi::Array::New(Env(), kFaultSlot + 1).As<Napi::Object>());
   return slots_.Value();
@@ -237,26 +238,31 @@ Napi::Value Easy::Setopt(const Napi::CallbackInfo& info) {
 }
 
 // setCallback(kind, fn | null, data): stores the JS function and its clientp.
+// attachSlots(slots): the array TS keeps the callback functions and data in
+// ([fn0, data0, fn1, data1, ..., fault]). TS writes it directly, so setting a
+// callback costs no element writes through napi.
+Napi::Value Easy::AttachSlots(const Napi::CallbackInfo& info) {
+  slots_ = Napi::Persistent(info[0].As<Napi::Object>());
+  return info.Env().Undefined();
+}
+
+// setCallback(kind, on, closeHook?): TS has written the kind's slots already.
+// For CLOSESOCKETFUNCTION, `closeHook` is a new [fn, data] array.
 Napi::Value Easy::SetCallback(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int kind = info[0].As<Napi::Number>().Int32Value();
-  Napi::Value fn = info[1];
-  Napi::Value data = info[2];
-  bool on = fn.IsFunction();
+  bool on = info[1].ToBoolean().Value();
   if (kind < 0 || kind >= kCallbackKinds) {
     Napi::TypeError::New(env, "internal: unknown callback kind").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Napi::Object slots = Slots();
-  slots.Set(static_cast<uint32_t>(2 * kind), on ? fn : env.Undefined());
-  slots.Set(static_cast<uint32_t>(2 * kind + 1), data);
   if (on) callbacksSet_ |= (1u << kind);
   else callbacksSet_ &= ~(1u << kind);
   if (kind == kCloseSocket) {
     // A new hook: connections opened earlier keep the one they were made with.
     if (closeHook_) closeHook_->owner = nullptr;
     closeHook_.reset();
-    if (on) SetCloseHook(fn, data);
+    if (on) SetCloseHook(info[2].As<Napi::Object>());
   }
   ApplyCallbackOption(kind, on);
   return env.Undefined();
@@ -352,14 +358,11 @@ Napi::Value Easy::Duphandle(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-void Easy::SetCloseHook(Napi::Value fn, Napi::Value data) {
+void Easy::SetCloseHook(Napi::Object pair) {
   auto hook = std::make_shared<CloseHook>();
   hook->state = state_;
   hook->owner = this;
-  Napi::Array pair = Napi::Array::New(Env(), 2);
-  pair.Set(0u, fn);
-  pair.Set(1u, data);
-  hook->slots = Napi::Persistent(pair.As<Napi::Object>());
+  hook->slots = Napi::Persistent(pair);
   closeHook_ = std::move(hook);
 }
 
@@ -376,12 +379,13 @@ void Easy::CopyStateFrom(const Easy& other) {
     slists_[entry.first] = list;
     curl_easy_setopt(handle_, static_cast<CURLoption>(entry.first), list);
   }
-  Napi::Object from = const_cast<Easy&>(other).Slots();
-  Napi::Object to = Slots();
-  for (uint32_t i = 0; i < static_cast<uint32_t>(2 * kCallbackKinds); ++i) to.Set(i, from.Get(i));
+  // TS has attached the copy's slots (a copy of the original's) already.
   callbacksSet_ = other.callbacksSet_;
-  if (other.callbacksSet_ & (1u << kCloseSocket)) {
-    SetCloseHook(from.Get(static_cast<uint32_t>(2 * kCloseSocket)), from.Get(static_cast<uint32_t>(2 * kCloseSocket + 1)));
+  if (callbacksSet_ & (1u << kCloseSocket)) {
+    Napi::Array pair = Napi::Array::New(Env(), 2);
+    pair.Set(0u, Slot(2 * kCloseSocket));
+    pair.Set(1u, Slot(2 * kCloseSocket + 1));
+    SetCloseHook(pair);
   }
   userUnixPathSet_ = other.userUnixPathSet_;
   userUnixPath_ = other.userUnixPath_;

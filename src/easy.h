@@ -91,6 +91,7 @@ class Easy : public Napi::ObjectWrap<Easy> {
  private:
   // JS methods.
   Napi::Value Setopt(const Napi::CallbackInfo& info);
+  Napi::Value AttachSlots(const Napi::CallbackInfo& info);
   Napi::Value SetCallback(const Napi::CallbackInfo& info);
   Napi::Value Getinfo(const Napi::CallbackInfo& info);
   Napi::Value Reset(const Napi::CallbackInfo& info);
@@ -106,14 +107,14 @@ class Easy : public Napi::ObjectWrap<Easy> {
   Napi::Value CallJs(Napi::Function fn, std::initializer_list<napi_value> args);
   bool AppendBody(const char* data, size_t length);
   void CopyStateFrom(const Easy& other);
-  void SetCloseHook(Napi::Value fn, Napi::Value data);
+  void SetCloseHook(Napi::Object pair);
   void ApplyUserUnixPath();
   void ClearHandedSocket();
 
   StatePtr state_;
   CURL* handle_ = nullptr;
   Multi* multi_ = nullptr;
-  Napi::ObjectReference slots_;   // [fn0, data0, fn1, data1, ..., fault]
+  Napi::ObjectReference slots_;   // [fn0, data0, fn1, data1, ..., fault], attached by TS
   unsigned callbacksSet_ = 0;     // bit per CallbackKind with a JS function
   std::shared_ptr<CloseHook> closeHook_;
   std::map<int, curl_slist*> slists_;

@@ -56,28 +56,33 @@ Napi::Value CloseSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd;
   if (!IntArg(info, 0, "fd", &fd)) return env.Undefined();
-  // Only sockets: closing stdio or another kind of fd through this helper is
-  // always a mistake (and libuv aborts later when stdio disappears).
-  struct stat st;
-  if (fd <= STDERR_FILENO || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-    int err = fd < 0 || (fd > STDERR_FILENO && errno == EBADF) ? EBADF : ENOTSOCK;
-    SystemError(env, err, "close").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
   StatePtr state = GetState(env);
-  if (fd == state->closingFd) {
+  // The fd a running CLOSESOCKETFUNCTION was given is a socket libcurl has
+  // just let go of: no need to look at it first.
+  bool closingOwnFd = fd == state->closingFd && fd > STDERR_FILENO;
+  if (closingOwnFd) {
     if (state->closingFdClosed) {
       SystemError(env, EBADF, "close").ThrowAsJavaScriptException();
       return env.Undefined();
     }
-    state->closingFdClosed = true;
-  } else if (OwnedByLibcurl(state.get(), fd)) {
-    Napi::Error error = Napi::Error::New(env, "fd " + std::to_string(fd) +
-        " belongs to libcurl until it is handed to CLOSESOCKETFUNCTION; closing it now would close it twice");
-    error.Set("code", Napi::String::New(env, "ERR_SOCKET_OWNED_BY_LIBCURL"));
-    error.ThrowAsJavaScriptException();
-    return env.Undefined();
+  } else {
+    // Only sockets: closing stdio or another kind of fd through this helper
+    // is always a mistake (and libuv aborts later when stdio disappears).
+    struct stat st;
+    if (fd <= STDERR_FILENO || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+      int err = fd < 0 || (fd > STDERR_FILENO && errno == EBADF) ? EBADF : ENOTSOCK;
+      SystemError(env, err, "close").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    if (OwnedByLibcurl(state.get(), fd)) {
+      Napi::Error error = Napi::Error::New(env, "fd " + std::to_string(fd) +
+          " belongs to libcurl until it is handed to CLOSESOCKETFUNCTION; closing it now would close it twice");
+      error.Set("code", Napi::String::New(env, "ERR_SOCKET_OWNED_BY_LIBCURL"));
+      error.ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
   }
+  if (closingOwnFd) state->closingFdClosed = true;
   if (close(fd) != 0 && errno != EINTR) {
     SystemError(env, errno, "close").ThrowAsJavaScriptException();
   }

@@ -80,13 +80,14 @@ unsigned long FdInode(int fd) {
 }
 
 void TrackSocket(AddonState* state, curl_socket_t fd, OpenSocket entry) {
-  entry.inode = FdInode(fd);
+  entry.inode = state->verifySocketInodes ? FdInode(fd) : 0;
   state->openSockets[fd] = std::move(entry);
 }
 
 bool OwnedByLibcurl(AddonState* state, curl_socket_t fd) {
   auto it = state->openSockets.find(fd);
   if (it == state->openSockets.end()) return false;
+  if (!state->verifySocketInodes) return true;
   if (it->second.inode != 0 && it->second.inode == FdInode(fd)) return true;
   state->openSockets.erase(it);  // stale: libcurl closed it without telling us
   return false;

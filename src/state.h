@@ -27,9 +27,9 @@ struct OpenSocket {
   std::shared_ptr<CloseHook> hook;
   Easy* handedBy = nullptr;
   bool handed = false;
-  // The socket's inode: libcurl 7.88 sometimes closes a socket itself
-  // without calling the close callback, so an entry can go stale while its
-  // fd number is reused by someone else.
+  // The socket's inode, recorded where AddonState::verifySocketInodes: libcurl
+  // 7.88 sometimes closes a socket itself without calling the close callback,
+  // so an entry can go stale while its fd number is reused by someone else.
   unsigned long inode = 0;
   // The local port, read once by findSocket (IpPolicy's reuse check), so a
   // lookup among many pooled connections costs no syscall per connection.
@@ -69,6 +69,12 @@ struct AddonState {
   std::vector<Easy*> deferredEasyCloses;
   std::vector<Multi*> settleScratch;  // reused by Settle: no allocation per event
   std::unordered_map<curl_socket_t, OpenSocket> openSockets;
+  // Whether an openSockets entry must be checked against the fd's inode
+  // (libcurl before 8.0, which can close a socket without the close
+  // callback). libcurl 8.x hands every socket it opened through the
+  // opensocket callback to the close callback, so there an entry is current
+  // and tracking a socket costs no fstat.
+  bool verifySocketInodes = true;
 
   // While a user CLOSESOCKETFUNCTION runs: the fd it was given, and whether
   // it closed it with closeSocket().

@@ -241,10 +241,13 @@ describe('XFERINFOFUNCTION', () => {
     }
   });
 
-  it('removing it with null restores the default: no progress meter is written to stderr', async () => {
+  it.each([
+    ['setting it to null', 'null'],
+    ['reset()', 'reset'],
+  ])('removing it by %s restores the default: no progress meter is written to stderr', async (_, how) => {
     // libcurl's built-in progress meter prints to the process's stderr when
     // NOPROGRESS is 0 and no progress callback is set; run it in a child to see.
-    const child = spawn(process.execPath, [path.join(CHILDREN_DIR, 'xferinfo-null.mjs'), `${http.url}/bytes?n=50000`], {
+    const child = spawn(process.execPath, [path.join(CHILDREN_DIR, 'xferinfo-null.mjs'), `${http.url}/bytes?n=50000`, how], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

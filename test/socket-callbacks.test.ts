@@ -321,6 +321,55 @@ describe('call counts', () => {
   });
 });
 
+describe('duphandle() and the socket callbacks', () => {
+  it('the copy gets the callbacks and their data; changing the original afterwards leaves the copy alone', async () => {
+    await withServer(await startHttpServer(), async (server) => {
+      await withMulti(async (multi) => {
+        const original = new Easy();
+        original.setopt('URL', `${server.url}/hello`);
+        original.setopt('FORBID_REUSE', true);
+        const log = trackSockets(original);
+        const data = { tag: 'copied' };
+        const closeData: unknown[] = [];
+        original.setopt('CLOSESOCKETDATA', data);
+        original.setopt('CLOSESOCKETFUNCTION', (fd, clientp) => {
+          log.closed.push(fd);
+          closeData.push(clientp);
+          closeSocket(fd);
+          return 0;
+        });
+        const copy = original.duphandle();
+        // After the copy: the original's new callbacks must not reach the copy.
+        const originalOpens: number[] = [];
+        original.setopt('OPENSOCKETFUNCTION', (_purpose, address) => {
+          const fd = createSocket(address);
+          originalOpens.push(fd);
+          return fd;
+        });
+        original.setopt('CLOSESOCKETDATA', { tag: 'changed' });
+        try {
+          const t = await multi.perform(copy);
+          expect(t.body.toString()).toBe('hello world\n');
+          expect(log.opened).toHaveLength(1);
+          expect(log.sockopt).toEqual(log.opened);
+          expect(log.closed).toEqual(log.opened);
+          expect(closeData).toEqual([data]);
+          expect(originalOpens).toEqual([]);
+
+          const u = await multi.perform(original);
+          expect(u.status).toBe(200);
+          expect(originalOpens).toHaveLength(1);
+          expect(log.opened).toHaveLength(1);
+          expect(closeData).toEqual([data, { tag: 'changed' }]);
+        } finally {
+          copy.close();
+          original.close();
+        }
+      });
+    });
+  });
+});
+
 // ---------------------------------------------------------------------------
 // Refusing and rewriting in OPENSOCKETFUNCTION
 // ---------------------------------------------------------------------------
