@@ -17,7 +17,8 @@
         "src/poller.cc",
         "src/sockets.cc",
         "src/constants.cc",
-        "src/body.cc"
+        "src/body.cc",
+        "src/handle_pool.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -148,6 +148,8 @@ export interface NativeModule {
   /** [name, id, CURLOT type, isAlias] of every option of the running libcurl. */
   listOptions(): Array<[string, number, number, boolean]>;
   strerror(code: number, multi?: boolean): string;
+  /** libcurl handles of closed Easy objects kept for new ones (src/handle_pool.h). */
+  idleHandleCount(): number;
   versionInfo: NativeVersionInfo;
   constants: Record<string, number | undefined>;
   createSocket(family: number, socktype: number, protocol: number): number;

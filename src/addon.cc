@@ -101,6 +101,11 @@ Napi::Value Strerror(const Napi::CallbackInfo& info) {
                                       : curl_easy_strerror(static_cast<CURLcode>(code)));
 }
 
+// idleHandleCount(): libcurl handles kept for new Easy objects (for tests).
+Napi::Value IdleHandleCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(GetState(info.Env())->handlePool.IdleCount()));
+}
+
 void OnEnvironmentCleanup(napi_async_cleanup_hook_handle handle, void* data) {
   AddonState* state = static_cast<StatePtr*>(data)->get();
   state->cleanupHook = handle;
@@ -138,6 +143,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("initialize", Napi::Function::New<Initialize>(env, "initialize"));
   exports.Set("listOptions", Napi::Function::New<ListOptions>(env, "listOptions"));
   exports.Set("strerror", Napi::Function::New<Strerror>(env, "strerror"));
+  exports.Set("idleHandleCount", Napi::Function::New<IdleHandleCount>(env, "idleHandleCount"));
   exports.Set("versionInfo", VersionInfo(env));
   exports.Set("constants", MakeConstants(env));
   InitSockets(env, exports);

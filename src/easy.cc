@@ -61,7 +61,7 @@ Easy::Easy(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Easy>(info) {
   Napi::Env env = info.Env();
   state_ = GetState(env);
   errorBuffer_[0] = '\0';
-  handle_ = curl_easy_init();
+  handle_ = state_->handlePool.Take();
   if (handle_ == nullptr) {
     Napi::Error::New(env, "curl_easy_init failed").ThrowAsJavaScriptException();
     return;
@@ -146,6 +146,7 @@ Napi::Value Easy::Setopt(const Napi::CallbackInfo& info) {
   int kind = info[1].As<Napi::Number>().Int32Value();
   Napi::Value value = info[2];
   bool isNull = value.IsNull() || value.IsUndefined();
+  if (poolableHandle_ && !state_->handlePool.IsStateless(id)) poolableHandle_ = false;
   CURLcode rc = CURLE_OK;
   switch (kind) {
     case kLong: {
@@ -352,8 +353,9 @@ Napi::Value Easy::Duphandle(const Napi::CallbackInfo& info) {
     Napi::Error::New(env, "curl_easy_duphandle failed").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  curl_easy_cleanup(target->handle_);
+  state_->handlePool.Give(target->handle_);  // the copy's fresh handle, unused
   target->handle_ = copy;
+  target->poolableHandle_ = poolableHandle_;
   target->CopyStateFrom(*this);
   return env.Undefined();
 }
@@ -413,11 +415,15 @@ Napi::Value Easy::Close(const Napi::CallbackInfo& info) {
 
 void Easy::Destroy() {
   if (handle_ == nullptr) return;
+  // Only a handle libcurl has let go of is kept (a transfer closed midway has
+  // been removed from its multi by now, as an aborted one that is reused is).
+  bool keep = poolableHandle_ && multi_ == nullptr && !state_->tearingDown;
   if (multi_ != nullptr) multi_->Detach(this);
   ClearHandedSocket();
   {
     LibcurlCall call(state_.get());
-    curl_easy_cleanup(handle_);
+    if (keep) state_->handlePool.Give(handle_);
+    else curl_easy_cleanup(handle_);
   }
   handle_ = nullptr;
   for (auto& entry : slists_) curl_slist_free_all(entry.second);
@@ -440,6 +446,7 @@ Napi::Value Easy::UseConnectedSocket(const Napi::CallbackInfo& info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   if (handedFd_ != CURL_SOCKET_BAD && handedFd_ != fd) close(handedFd_);
   handedFd_ = fd;
+  poolableHandle_ = false;  // the private pool key and its connection stay this handle's
   std::string key = "/nonexistent/curl-sockets/connected-socket-" + std::to_string(getpid()) + "-" +
                     std::to_string(++privatePathCounter);
   curl_easy_setopt(handle_, CURLOPT_UNIX_SOCKET_PATH, key.c_str());

@@ -116,6 +116,9 @@ class Easy : public Napi::ObjectWrap<Easy> {
   Multi* multi_ = nullptr;
   Napi::ObjectReference slots_;   // [fn0, data0, fn1, data1, ..., fault], attached by TS
   unsigned callbacksSet_ = 0;     // bit per CallbackKind with a JS function
+  // Whether the libcurl handle may go to the HandlePool when this Easy goes:
+  // no option that leaves state in the handle was ever set on it.
+  bool poolableHandle_ = true;
   std::shared_ptr<CloseHook> closeHook_;
   std::map<int, curl_slist*> slists_;
   char errorBuffer_[CURL_ERROR_SIZE];

@@ -68,6 +68,7 @@ void AddonState::TearDown() {
   for (Poller* poller : ps) poller->Shutdown();
   // Never close what libcurl did not hand back: an entry may be stale.
   openSockets.clear();
+  handlePool.Clear();
   // uv close callbacks may outlive the environment: drop every reference now.
   onTransferDone.Reset();
   emitWarning.Reset();

@@ -11,6 +11,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include "handle_pool.h"
+
 namespace cs {
 
 class Easy;
@@ -69,6 +71,7 @@ struct AddonState {
   std::vector<Easy*> deferredEasyCloses;
   std::vector<Multi*> settleScratch;  // reused by Settle: no allocation per event
   std::unordered_map<curl_socket_t, OpenSocket> openSockets;
+  HandlePool handlePool;  // libcurl handles of closed Easy objects
   // Whether an openSockets entry must be checked against the fd's inode
   // (libcurl before 8.0, which can close a socket without the close
   // callback). libcurl 8.x hands every socket it opened through the
