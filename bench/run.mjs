@@ -110,11 +110,11 @@ function makeScenarios(quick) {
     },
     {
       id: 's2-new-conn', title: 'small GETs, concurrency 50, new connection each (FORBID_REUSE / connection: close)',
-      body: 'small', count: q(5000, 500), concurrency: 50, warmup: q(250, 25), forbidReuse: true,
+      body: 'small', count: q(5000, 500), concurrency: 50, warmup: q(250, 25), forbidReuse: true, group: 's2',
     },
     {
       id: 's2-new-conn-cb', title: 'as s2, with OPENSOCKET + SOCKOPT + CLOSESOCKET callbacks (JS for curl-sockets, C for raw-c)',
-      body: 'small', count: q(5000, 500), concurrency: 50, warmup: q(250, 25), forbidReuse: true, callbacks: true,
+      body: 'small', count: q(5000, 500), concurrency: 50, warmup: q(250, 25), forbidReuse: true, callbacks: true, group: 's2',
     },
     {
       id: 's3-1mib', title: 'GETs of 1 MiB, concurrency 10, keep-alive',
@@ -553,13 +553,23 @@ async function main() {
   console.log(`clients: ${clients.map((c) => c.name).join(', ')}`);
   console.log(`scenarios: ${scenarios.map((s) => s.id).join(', ')}`);
 
+  // The runs of the scenarios of one group (s2 with and without callbacks) are
+  // shuffled together, so a ratio between those scenarios (the callbacks' cost)
+  // sees the same machine state that a ratio between clients does.
+  const groups = [];
+  for (const s of scenarios) {
+    const group = s.group ? groups.find((g) => g.key === s.group) : undefined;
+    if (group) group.scenarios.push(s);
+    else groups.push({ key: s.group ?? s.id, scenarios: [s] });
+  }
+
   const runs = [];
   const t0 = Date.now();
   try {
     for (let round = 1; round <= rounds; round++) {
-      for (const s of scenarios) {
-        const eligible = clients.filter((c) => !s.callbacks || c.callbacks);
-        for (const c of shuffle(eligible, rand)) {
+      for (const group of groups) {
+        const pairs = group.scenarios.flatMap((s) => clients.filter((c) => !s.callbacks || c.callbacks).map((c) => [s, c]));
+        for (const [s, c] of shuffle(pairs, rand)) {
           const key = `${c.name}|${s.id}`;
           const why = unavailable.get(c.name) ?? unavailableIn.get(key);
           if (why) {
