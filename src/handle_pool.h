@@ -1,7 +1,7 @@
 // libcurl easy handles of closed Easy objects, reset and kept for the next
 // Easy: a new Easy then skips curl_easy_init and curl_easy_cleanup, whose
-// large allocations churn a busy heap (a new Easy per request cost about 3 µs
-// more than a reused one here; with the pool, about the same).
+// large allocations churn a busy heap (with a new Easy per request, about 7%
+// less client CPU per request here).
 //
 // curl_easy_reset keeps a handle's cookies, HSTS and alt-svc caches, and
 // before libcurl 8.12 its TLS session cache. So the pool only runs on libcurl
