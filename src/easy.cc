@@ -238,7 +238,6 @@ Napi::Value Easy::Setopt(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, rc);
 }
 
-// setCallback(kind, fn | null, data): stores the JS function and its clientp.
 // attachSlots(slots): the array TS keeps the callback functions and data in
 // ([fn0, data0, fn1, data1, ..., fault]). TS writes it directly, so setting a
 // callback costs no element writes through napi.

@@ -65,6 +65,7 @@ Napi::Value CloseSocket(const Napi::CallbackInfo& info) {
       SystemError(env, EBADF, "close").ThrowAsJavaScriptException();
       return env.Undefined();
     }
+    state->closingFdClosed = true;
   } else {
     // Only sockets: closing stdio or another kind of fd through this helper
     // is always a mistake (and libuv aborts later when stdio disappears).
@@ -82,7 +83,6 @@ Napi::Value CloseSocket(const Napi::CallbackInfo& info) {
       return env.Undefined();
     }
   }
-  if (closingOwnFd) state->closingFdClosed = true;
   if (close(fd) != 0 && errno != EINTR) {
     SystemError(env, errno, "close").ThrowAsJavaScriptException();
   }
