@@ -2,6 +2,7 @@ import { CurlError } from './errors';
 import type { MultiOptionName, MultiOptionValueTypes } from './generated/options';
 import { internals, type Easy, type Pending } from './easy';
 import { EndReason, InfoIndex, MultiCallbackKind, native, type NativeMulti } from './native';
+import { callOpenSocket, openSocketRewrite } from './open-socket-call';
 import { describe, multiOptionInfo, updateCallbackSlot, type CallbackSlot } from './options';
 import { SMALL_BODY_BYTES, makeTransfer, transferError, useScratch } from './transfer';
 import type { MultiOptions, PerformOptions, Transfer } from './types';
@@ -12,6 +13,8 @@ const scratch = native.initialize({
   infoScratchLength: InfoIndex.Count,
   bodyScratchLength: SMALL_BODY_BYTES,
   emitWarning: (error) => process.emitWarning(error instanceof Error ? error : String(error)),
+  callOpenSocket,
+  openSocketRewrite,
   onTransferDone(nativeEasy, code, reason, message, body, headers, primaryIp, localIp, fault, multiCause) {
     const easy = nativeEasy?.owner as Easy | undefined;
     if (!easy) return;

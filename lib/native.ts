@@ -2,6 +2,8 @@
 // prebuilds work). Nothing else touches the .node file.
 import * as path from 'node:path';
 
+import type { callOpenSocket } from './open-socket-call';
+
 /** Value kinds of NativeEasy.setopt; mirrors OptionKind in src/easy.cc. */
 export const enum NativeOptionKind {
   Long = 0,
@@ -142,6 +144,8 @@ export interface NativeModule {
   initialize(hooks: {
     onTransferDone: TransferDoneHandler;
     emitWarning: (error: unknown) => void;
+    callOpenSocket: typeof callOpenSocket;
+    openSocketRewrite: unknown[];
     infoScratchLength: number;
     bodyScratchLength: number;
   }): { infoScratch: Float64Array; bodyScratch: Buffer };

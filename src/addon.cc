@@ -20,7 +20,8 @@ namespace {
 std::once_flag globalInitOnce;
 CURLcode globalInitResult = CURLE_OK;
 
-// initialize({ onTransferDone, emitWarning, infoScratchLength, bodyScratchLength })
+// initialize({ onTransferDone, emitWarning, callOpenSocket, openSocketRewrite,
+//              infoScratchLength, bodyScratchLength })
 // -> { infoScratch: Float64Array, bodyScratch: Buffer }: the TS layer's hooks,
 // handed over once at load (never through globals), and the scratch memory
 // TS reads finished transfers from.
@@ -30,6 +31,8 @@ Napi::Value Initialize(const Napi::CallbackInfo& info) {
   Napi::Object options = info[0].As<Napi::Object>();
   state->onTransferDone = Napi::Persistent(options.Get("onTransferDone").As<Napi::Function>());
   state->emitWarning = Napi::Persistent(options.Get("emitWarning").As<Napi::Function>());
+  state->callOpenSocket = Napi::Persistent(options.Get("callOpenSocket").As<Napi::Function>());
+  state->openSocketRewrite = Napi::Persistent(options.Get("openSocketRewrite").As<Napi::Object>());
   if (state->scopeResource.IsEmpty()) state->scopeResource = Napi::Persistent(Napi::Object::New(env));
   constexpr uint32_t kMaxScratch = 1 << 20;
   if (state->infoScratch.empty()) {

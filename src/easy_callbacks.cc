@@ -55,24 +55,24 @@ Napi::Value BadReturn(Napi::Env env, const char* callback, Napi::Value got, cons
   return Napi::TypeError::New(env, message).Value();
 }
 
-// struct curl_sockaddr -> { family, socktype, protocol, address, port, scopeId? }
-Napi::Object DecodeSockaddr(Napi::Env env, const curl_sockaddr* a) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("family", Napi::Number::New(env, a->family));
-  o.Set("socktype", Napi::Number::New(env, a->socktype & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)));
-  o.Set("protocol", Napi::Number::New(env, a->protocol));
-  char text[INET6_ADDRSTRLEN] = "";
+// The address (text form; the path for AF_UNIX) and port of a struct
+// curl_sockaddr, as OPENSOCKETFUNCTION is given them.
+struct SockaddrText {
+  char address[sizeof(sockaddr_un::sun_path) + 1] = "";
+  size_t addressLength = 0;
+  uint32_t port = 0;
+};
+
+SockaddrText DescribeSockaddr(const curl_sockaddr* a) {
+  SockaddrText t;
   if (a->family == AF_INET) {
     auto* in = reinterpret_cast<const sockaddr_in*>(&a->addr);
-    inet_ntop(AF_INET, &in->sin_addr, text, sizeof text);
-    o.Set("address", Napi::String::New(env, text));
-    o.Set("port", Napi::Number::New(env, ntohs(in->sin_port)));
+    inet_ntop(AF_INET, &in->sin_addr, t.address, sizeof t.address);
+    t.port = ntohs(in->sin_port);
   } else if (a->family == AF_INET6) {
     auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a->addr);
-    inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof text);
-    o.Set("address", Napi::String::New(env, text));
-    o.Set("port", Napi::Number::New(env, ntohs(in6->sin6_port)));
-    o.Set("scopeId", Napi::Number::New(env, in6->sin6_scope_id));
+    inet_ntop(AF_INET6, &in6->sin6_addr, t.address, sizeof t.address);
+    t.port = ntohs(in6->sin6_port);
   } else if (a->family == AF_UNIX) {
     auto* un = reinterpret_cast<const sockaddr_un*>(&a->addr);
     size_t max = a->addrlen > offsetof(sockaddr_un, sun_path) ? a->addrlen - offsetof(sockaddr_un, sun_path) : 0;
@@ -84,25 +84,22 @@ Napi::Object DecodeSockaddr(Napi::Env env, const curl_sockaddr* a) {
     } else {
       length = strnlen(un->sun_path, max);
     }
-    o.Set("address", Napi::String::New(env, un->sun_path, length));
-    o.Set("port", Napi::Number::New(env, 0));
-  } else {
-    o.Set("address", Napi::String::New(env, ""));
-    o.Set("port", Napi::Number::New(env, 0));
+    memcpy(t.address, un->sun_path, length);
+    t.addressLength = length;
+    return t;
   }
-  return o;
+  t.addressLength = strlen(t.address);
+  return t;
 }
 
 // Writes back an address/port the callback assigned. Returns an error message
 // or an empty string.
-std::string EncodeSockaddr(Napi::Object o, curl_sockaddr* a, const std::string& oldAddress, uint32_t oldPort) {
-  Napi::Value addressValue = o.Get("address");
-  Napi::Value portValue = o.Get("port");
+std::string EncodeSockaddr(Napi::Value addressValue, Napi::Value portValue, curl_sockaddr* a, const SockaddrText& old) {
   if (!addressValue.IsString()) return "address must be a string";
   std::string address = addressValue.As<Napi::String>().Utf8Value();
-  double port = oldPort;
+  double port = old.port;
   if (a->family != AF_UNIX && !IntegerIn(portValue, 0, 65535, &port)) return "port must be an integer 0-65535";
-  if (address == oldAddress && port == oldPort) return "";
+  if (address == std::string(old.address, old.addressLength) && port == old.port) return "";
   if (a->family == AF_INET) {
     auto* in = reinterpret_cast<sockaddr_in*>(&a->addr);
     if (inet_pton(AF_INET, address.c_str(), &in->sin_addr) != 1) return "address '" + address + "' is not an IPv4 address";
@@ -166,12 +163,27 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
   if ((self->callbacksSet_ & (1u << kOpenSocket)) && s->CanCallJs()) {
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
-    Napi::Object sockaddr = DecodeSockaddr(env, address);
-    std::string oldAddress = sockaddr.Get("address").As<Napi::String>().Utf8Value();
-    uint32_t oldPort = sockaddr.Get("port").As<Napi::Number>().Uint32Value();
-    Napi::Value result = self->CallJs(self->Slot(2 * kOpenSocket).As<Napi::Function>(),
-                                      {Napi::Number::New(env, purpose), sockaddr, self->Slot(2 * kOpenSocket + 1)});
+    SockaddrText text = DescribeSockaddr(address);
+    Napi::Value scopeId = env.Undefined();
+    if (address->family == AF_INET6) {
+      scopeId = Napi::Number::New(env, reinterpret_cast<const sockaddr_in6*>(&address->addr)->sin6_scope_id);
+    }
+    Napi::Value result = self->CallJs(
+        s->callOpenSocket.Value(),
+        {self->Slot(2 * kOpenSocket), Napi::Number::New(env, purpose), Napi::Number::New(env, address->family),
+         Napi::Number::New(env, address->socktype & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)), Napi::Number::New(env, address->protocol),
+         Napi::String::New(env, text.address, text.addressLength), Napi::Number::New(env, text.port), scopeId,
+         self->Slot(2 * kOpenSocket + 1)});
     if (result.IsEmpty()) return CURL_SOCKET_BAD;
+    // The callback assigned a new address or port: [result, address, port].
+    Napi::Value newAddress, newPort;
+    if (!result.IsNumber() && result.StrictEquals(s->openSocketRewrite.Value())) {
+      Napi::Object rewrite = result.As<Napi::Object>();
+      result = rewrite.Get(0u);
+      newAddress = rewrite.Get(1u);
+      newPort = rewrite.Get(2u);
+      for (uint32_t i = 0; i < 3; ++i) rewrite.Set(i, env.Undefined());  // keep nothing alive
+    }
     double value = 0;
     if (!IntegerIn(result, -1, INT_MAX, &value)) {
       self->RecordFault(BadReturn(env, "OPENSOCKETFUNCTION", result, "a socket fd (integer >= 0) or CURL_SOCKET_BAD (-1)"));
@@ -179,7 +191,7 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
     }
     fd = static_cast<curl_socket_t>(value);
     if (fd == CURL_SOCKET_BAD) return fd;
-    std::string problem = EncodeSockaddr(sockaddr, address, oldAddress, oldPort);
+    std::string problem = newAddress.IsEmpty() ? std::string() : EncodeSockaddr(newAddress, newPort, address, text);
     if (!problem.empty()) {
       self->RecordFault(Napi::TypeError::New(env, "OPENSOCKETFUNCTION assigned an invalid address: " + problem).Value());
       close(fd);  // it was handed to us, so it is ours to close

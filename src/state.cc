@@ -72,6 +72,8 @@ void AddonState::TearDown() {
   // uv close callbacks may outlive the environment: drop every reference now.
   onTransferDone.Reset();
   emitWarning.Reset();
+  callOpenSocket.Reset();
+  openSocketRewrite.Reset();
   scopeResource.Reset();
 }
 

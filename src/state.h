@@ -44,6 +44,10 @@ struct AddonState {
   // promise, and the scratch array it reads numeric results from.
   Napi::FunctionReference onTransferDone;
   Napi::FunctionReference emitWarning;
+  // lib/open-socket-call.ts: calls an OPENSOCKETFUNCTION with the address as
+  // plain values, and returns `openSocketRewrite` when the address changed.
+  Napi::FunctionReference callOpenSocket;
+  Napi::ObjectReference openSocketRewrite;
   // Scratch memory TS reads a finished transfer's numbers and small body
   // from (lib/transfer.ts). Owned here and lent to JS as external buffers
   // without a finalizer, so nothing JS does to them (detaching, say) can free

@@ -598,6 +598,65 @@ describe('rewriting the address in OPENSOCKETFUNCTION', () => {
     });
   });
 
+  it('a rewrite with a bad return value fails with the TypeError that names the returned value', async () => {
+    await withServer(await startHttpServer(), async (server) => {
+      const easy = new Easy();
+      easy.setopt('URL', `${server.url}/hello`);
+      easy.setopt('OPENSOCKETFUNCTION', (_p, address) => {
+        address.port = 1;
+        return 'x' as unknown as number;
+      });
+      const err = await curlErrorOf(withMulti((m) => m.perform(easy)));
+      easy.close();
+      expect(err.code).toBe('CURLE_COULDNT_CONNECT');
+      expect(err.cause).toBeInstanceOf(TypeError);
+      expect((err.cause as TypeError).message).toBe(
+        'OPENSOCKETFUNCTION returned a string; expected a socket fd (integer >= 0) or CURL_SOCKET_BAD (-1)',
+      );
+      expect(server.connections).toBe(0);
+    });
+  });
+
+  it('a rewrite applies to its own connection only; an array returned is a bad return, not a rewrite', async () => {
+    const first = await startHttpServer();
+    const second = await startHttpServer();
+    try {
+      const seen: CurlSockaddr[] = [];
+      let redirect = true;
+      const easy = new Easy();
+      easy.setopt('URL', `${first.url}/hello`);
+      easy.setopt('FORBID_REUSE', true);
+      easy.setopt('OPENSOCKETFUNCTION', (_p, address) => {
+        seen.push({ ...address });
+        if (redirect) address.port = second.port;
+        return createSocket(address);
+      });
+      await withMulti(async (m) => {
+        expect((await m.perform(easy)).status).toBe(200);
+        redirect = false;
+        expect((await m.perform(easy)).status).toBe(200);
+        expect('scopeId' in seen[0]!).toBe(false);
+        expect(seen.map((a) => a.port)).toEqual([first.port, first.port]);
+        expect(second.connections).toBe(1);
+        expect(first.connections).toBe(1);
+        let fd = -1;
+        easy.setopt('OPENSOCKETFUNCTION', (_p, address) => {
+          fd = createSocket(address);
+          return [fd, address.address, second.port] as unknown as number;
+        });
+        const err = await curlErrorOf(m.perform(easy));
+        expect(err.cause).toBeInstanceOf(TypeError);
+        expect((err.cause as TypeError).message).toMatch(/^OPENSOCKETFUNCTION returned an object;/);
+        closeSocket(fd);
+        expect(second.connections).toBe(1);
+      });
+      easy.close();
+    } finally {
+      await first.close();
+      await second.close();
+    }
+  });
+
   it('an invalid port (70000) fails with a TypeError cause', async () => {
     await withServer(await startHttpServer(), async (server) => {
       const easy = new Easy();
