@@ -208,14 +208,18 @@ void Multi::CancelNow(Easy* easy) {
     LibcurlCall call(state_.get());
     curl_multi_remove_handle(multi_, easy->handle());
   }
+  CorkNewIdle();
   completions_.push_back({easy, CURLE_OK, easy->cancelReason()});
   TransfersChanged();
 }
 
 void Multi::Detach(Easy* easy) {
   if (transfers_.erase(easy) != 0 && multi_ != nullptr) {
-    LibcurlCall call(state_.get());
-    curl_multi_remove_handle(multi_, easy->handle());
+    {
+      LibcurlCall call(state_.get());
+      curl_multi_remove_handle(multi_, easy->handle());
+    }
+    CorkNewIdle();
   }
   for (auto it = completions_.begin(); it != completions_.end();) {
     it = it->easy == easy ? completions_.erase(it) : it + 1;
@@ -292,6 +296,7 @@ void Multi::CloseNow() {
   }
   readyEvents_.clear();
   reusedCorked_.clear();
+  newIdle_.clear();
   if (batch_) {
     CloseAndDelete(batch_, state_.get());  // uv_close stops it
     batch_ = nullptr;
@@ -379,6 +384,7 @@ CURLMcode Multi::ActOnSocket(curl_socket_t fd, int events) {
   CheckConnects();
   inSocketAction_ = false;
   UncorkReused();
+  CorkNewIdle();
   return rc;
 }
 
@@ -431,12 +437,20 @@ void Multi::RunReadyEvents() {
 
 // An idle pooled TCP connection is corked: the next request on it is sent
 // when libcurl returns (UncorkReused), together with the other requests
-// started in the same pass. Not TCP (a Unix socket): tried once.
-void Multi::CorkIdle(SocketRecord* record) {
-  if (record->corkUnsupported || record->corked) return;
-  int on = 1;
-  if (setsockopt(record->fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0) record->corked = true;
-  else record->corkUnsupported = true;
+// started in the same pass. Corked once the libcurl call that let it go
+// returns, so a connection closed right after its transfer (FORBID_REUSE,
+// Connection: close) costs no setsockopt. Not TCP (a Unix socket): tried once.
+void Multi::CorkNewIdle() {
+  for (curl_socket_t fd : newIdle_) {
+    auto it = records_.find(fd);
+    if (it == records_.end()) continue;  // closed meanwhile
+    SocketRecord* record = it->second;
+    if (!record->idle || record->corked || record->corkUnsupported) continue;  // in use again, or a newer socket
+    int on = 1;
+    if (setsockopt(fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on) == 0) record->corked = true;
+    else record->corkUnsupported = true;
+  }
+  newIdle_.clear();
 }
 
 void Multi::UncorkReused() {
@@ -527,6 +541,7 @@ void Multi::DrainMessages() {
     if (easy == nullptr || transfers_.erase(easy) == 0) continue;
     completions_.push_back({easy, code, kEndedByLibcurl});
   }
+  CorkNewIdle();  // remove_handle can be what lets a connection go idle
   TransfersChanged();
 }
 
@@ -663,7 +678,7 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
       // idle stops the poll (OnPoll).
       record->idle = true;
       record->user.Reset();
-      self->CorkIdle(record);
+      if (!record->corked && !record->corkUnsupported) self->newIdle_.push_back(fd);
     } else {
       self->ReleaseRecord(record);
     }

@@ -114,7 +114,7 @@ class Multi : public Napi::ObjectWrap<Multi> {
   CURLMcode ActOnSocket(curl_socket_t fd, int events);
   void QueueEvent(curl_socket_t fd, int flags);
   void RunReadyEvents();
-  void CorkIdle(SocketRecord* record);
+  void CorkNewIdle();
   void UncorkReused();
   void CheckConnects();
   SocketRecord* TakeConnectCheck(curl_socket_t fd);
@@ -138,6 +138,7 @@ class Multi : public Napi::ObjectWrap<Multi> {
   std::vector<ReadyEvent> readyEvents_;
   std::vector<ReadyEvent> runningEvents_;  // keeps its capacity: no allocation per batch
   std::vector<curl_socket_t> reusedCorked_;  // corked idle connections taken into use
+  std::vector<curl_socket_t> newIdle_;       // connections gone idle in this libcurl call
   bool keptAlive_ = false;
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
   std::unordered_set<Easy*> transfers_;
