@@ -154,6 +154,8 @@ export interface NativeModule {
   strerror(code: number, multi?: boolean): string;
   /** libcurl handles of closed Easy objects kept for new ones (src/handle_pool.h). */
   idleHandleCount(): number;
+  /** Sockets any Multi of this thread registered with libuv so far (src/multi.cc CheckFirstWaits). */
+  registeredSocketCount(): number;
   versionInfo: NativeVersionInfo;
   constants: Record<string, number | undefined>;
   createSocket(family: number, socktype: number, protocol: number): number;

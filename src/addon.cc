@@ -109,6 +109,12 @@ Napi::Value IdleHandleCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(GetState(info.Env())->handlePool.IdleCount()));
 }
 
+// registeredSocketCount(): sockets registered with uv by any Multi of this
+// environment so far (for tests).
+Napi::Value RegisteredSocketCount(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), GetState(info.Env())->socketsRegistered);
+}
+
 void OnEnvironmentCleanup(napi_async_cleanup_hook_handle handle, void* data) {
   AddonState* state = static_cast<StatePtr*>(data)->get();
   state->cleanupHook = handle;
@@ -147,6 +153,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("listOptions", Napi::Function::New<ListOptions>(env, "listOptions"));
   exports.Set("strerror", Napi::Function::New<Strerror>(env, "strerror"));
   exports.Set("idleHandleCount", Napi::Function::New<IdleHandleCount>(env, "idleHandleCount"));
+  exports.Set("registeredSocketCount", Napi::Function::New<RegisteredSocketCount>(env, "registeredSocketCount"));
   exports.Set("versionInfo", VersionInfo(env));
   exports.Set("constants", MakeConstants(env));
   InitSockets(env, exports);

@@ -60,17 +60,24 @@ bool CacheRecords() {
   return cache;
 }
 
-// CURL_CSELECT_* for a connecting socket that is ready now, or 0.
-int ConnectReadiness(curl_socket_t fd) {
-  pollfd p{fd, POLLOUT, 0};
-  if (poll(&p, 1, 0) != 1) return 0;
-  if (p.revents & (POLLERR | POLLNVAL)) return CURL_CSELECT_ERR;
-  return (p.revents & (POLLOUT | POLLHUP)) ? CURL_CSELECT_OUT : 0;
+// CURL_CSELECT_* for what poll() reported of a socket watched for `events`
+// (UV_READABLE, UV_WRITABLE), or 0.
+int Readiness(short revents, int events) {
+  if (revents & (POLLERR | POLLNVAL)) return CURL_CSELECT_ERR;
+  int ready = 0;
+  if ((events & UV_READABLE) && (revents & (POLLIN | POLLHUP))) ready |= CURL_CSELECT_IN;
+  if ((events & UV_WRITABLE) && (revents & (POLLOUT | POLLHUP))) ready |= CURL_CSELECT_OUT;
+  return ready;
 }
 
-// Rounds of CheckConnects: a connect acted on can start another (the next
-// address of a host); those after the last round wait on the loop.
-constexpr int kConnectCheckRounds = 4;
+short PollEvents(int events) {
+  return static_cast<short>(((events & UV_READABLE) ? POLLIN : 0) | ((events & UV_WRITABLE) ? POLLOUT : 0));
+}
+
+// Rounds of CheckFirstWaits: a socket acted on can ask to wait again (a
+// connect, then its response) or start another (the next address of a
+// host); those after the last round wait on the loop.
+constexpr int kFirstCheckRounds = 4;
 
 SocketRecord* NewRecord(const StatePtr& state, Multi* owner, curl_socket_t fd) {
   auto record = std::make_unique<SocketRecord>();
@@ -381,7 +388,7 @@ CURLMcode Multi::ActOnSocket(curl_socket_t fd, int events) {
   int running = 0;
   inSocketAction_ = true;
   CURLMcode rc = curl_multi_socket_action(multi_, fd, events, &running);
-  CheckConnects();
+  CheckFirstWaits();
   inSocketAction_ = false;
   UncorkReused();
   CorkNewIdle();
@@ -464,42 +471,61 @@ void Multi::UncorkReused() {
   reusedCorked_.clear();
 }
 
-// A connect to a nearby peer has usually finished by the time libcurl asks to
-// wait for it. Acting on it at once spares registering the socket for
-// writability (two epoll_ctl: libuv deletes before it adds) and a trip around
-// the event loop; a socket that is not ready yet is watched as usual.
-void Multi::CheckConnects() {
-  // By index: acting on one connect can append others. The list keeps its
+// A socket libcurl asks to wait for, before it was ever registered with uv,
+// is first tested with poll() once libcurl returns: on loopback and nearby
+// peers a connect has usually finished by then, and often the response to
+// the request sent right after it has arrived too. Acting on it at once
+// spares registering it with uv (libuv probes a new fd with an epoll_ctl pair
+// and an ioctl, deletes before it adds, and deletes again at close) and a trip
+// around the event loop; a socket that is not ready is watched as usual, so
+// each wait is tested once. One poll() tests a whole round.
+void Multi::CheckFirstWaits() {
+  // By index: acting on one socket can append others. The lists keep their
   // capacity, so this allocates nothing per connection.
   size_t begin = 0;
-  for (int round = 0; round < kConnectCheckRounds && begin < connectChecks_.size(); ++round) {
-    size_t end = connectChecks_.size();
+  for (int round = 0; round < kFirstCheckRounds && begin < firstChecks_.size(); ++round) {
+    size_t end = firstChecks_.size();
+    pollSet_.clear();
     for (size_t i = begin; i < end; ++i) {
-      curl_socket_t fd = connectChecks_[i];
-      SocketRecord* record = TakeConnectCheck(fd);
+      auto it = records_.find(firstChecks_[i]);
+      bool waiting = it != records_.end() && it->second->firstCheck;
+      // poll() skips a negative fd: one no longer waiting takes no part.
+      pollSet_.push_back({waiting ? firstChecks_[i] : -1, waiting ? PollEvents(it->second->events) : short{0}, 0});
+    }
+    bool stopped = abortRequested_ || closeRequested_;
+    if (!stopped && poll(pollSet_.data(), pollSet_.size(), 0) < 0) stopped = true;  // then all wait on the loop
+    for (size_t i = 0; i < pollSet_.size(); ++i) {
+      if (pollSet_[i].fd < 0) continue;
+      curl_socket_t fd = pollSet_[i].fd;
+      // Acting on an earlier socket may have closed this one, and its fd
+      // number may even belong to a newer socket by now: libcurl takes a
+      // stale readiness as it takes any spurious event.
+      SocketRecord* record = TakeFirstCheck(fd);
       if (record == nullptr) continue;
-      int ready = record->events == UV_WRITABLE && !abortRequested_ && !closeRequested_ ? ConnectReadiness(fd) : 0;
+      int ready = stopped ? 0 : Readiness(pollSet_[i].revents, record->events);
       if (ready != 0) {
         int running = 0;
         curl_multi_socket_action(multi_, fd, ready, &running);  // may free the record
+        stopped = abortRequested_ || closeRequested_;
       } else {
         Watch(record, record->events);
       }
     }
     begin = end;
   }
-  for (size_t i = begin; i < connectChecks_.size(); ++i) {  // past the last round: wait on the loop
-    if (SocketRecord* record = TakeConnectCheck(connectChecks_[i])) Watch(record, record->events);
+  for (size_t i = begin; i < firstChecks_.size(); ++i) {  // past the last round: wait on the loop
+    if (SocketRecord* record = TakeFirstCheck(firstChecks_[i])) Watch(record, record->events);
   }
-  connectChecks_.clear();
+  firstChecks_.clear();
 }
 
-// The record of fd if it still waits for its connect check (clearing that),
-// else null: it was removed, or the fd number now belongs to a newer record.
-SocketRecord* Multi::TakeConnectCheck(curl_socket_t fd) {
+// The record of fd if it still waits for its first check (clearing that),
+// else null: it was removed, or the fd number now belongs to a newer record
+// that was checked already.
+SocketRecord* Multi::TakeFirstCheck(curl_socket_t fd) {
   auto it = records_.find(fd);
-  if (it == records_.end() || !it->second->connectCheck) return nullptr;
-  it->second->connectCheck = false;
+  if (it == records_.end() || !it->second->firstCheck) return nullptr;
+  it->second->firstCheck = false;
   return it->second;
 }
 
@@ -510,6 +536,7 @@ bool Multi::InitPoll(SocketRecord* record) {
     return false;
   }
   record->pollInitialized = true;
+  state_->socketsRegistered += 1;
   record->events = 0;
   record->handle.data = record;
   uv_unref(reinterpret_cast<uv_handle_t*>(&record->handle));
@@ -517,8 +544,8 @@ bool Multi::InitPoll(SocketRecord* record) {
 }
 
 void Multi::Watch(SocketRecord* record, int events) {
-  if (record->connectCheck) {
-    record->events = events;  // CheckConnects applies it
+  if (record->firstCheck) {
+    record->events = events;  // CheckFirstWaits applies it
     return;
   }
   if (!record->pollInitialized && !InitPoll(record)) return;
@@ -642,10 +669,6 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
         record = NewRecord(self->state_, self, fd);
         record->cacheable = ours && CacheRecords();
         self->records_[fd] = record;
-        if (!self->manual_ && self->inSocketAction_ && what == CURL_POLL_OUT) {
-          record->connectCheck = true;
-          self->connectChecks_.push_back(fd);
-        }
       }
       curl_multi_assign(self->multi_, fd, record);
     }
@@ -653,6 +676,10 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
       int events = 0;
       if (what & CURL_POLL_IN) events |= UV_READABLE;
       if (what & CURL_POLL_OUT) events |= UV_WRITABLE;
+      if (!record->pollInitialized && !record->firstCheck && events != 0 && self->inSocketAction_) {
+        record->firstCheck = true;  // tested once libcurl returns (CheckFirstWaits)
+        self->firstChecks_.push_back(fd);
+      }
       self->Watch(record, events);
     }
   }

@@ -4,6 +4,7 @@
 
 #include <curl/curl.h>
 #include <napi.h>
+#include <poll.h>
 #include <uv.h>
 
 #include <unordered_map>
@@ -32,10 +33,11 @@ struct SocketRecord {
   // the record is released before the fd is closed.
   bool cacheable = false;
   bool idle = false;
-  // A new socket whose connect libcurl wants to wait for: it is tested once
-  // libcurl returns (Multi::CheckConnects) before it is registered with uv.
-  bool connectCheck = false;
-  // The uv events being watched; while connectCheck is set, the ones wanted.
+  // A socket libcurl asked to wait for before it was ever registered with uv:
+  // it is tested once libcurl returns (Multi::CheckFirstWaits), and only
+  // registered if it is not ready yet.
+  bool firstCheck = false;
+  // The uv events being watched; while firstCheck is set, the ones wanted.
   int events = 0;
   // TCP_CORK is set while the pooled connection is idle, so the next request
   // on it is queued, not sent, until libcurl returns (see Multi::OnSocket).
@@ -116,8 +118,8 @@ class Multi : public Napi::ObjectWrap<Multi> {
   void RunReadyEvents();
   void CorkNewIdle();
   void UncorkReused();
-  void CheckConnects();
-  SocketRecord* TakeConnectCheck(curl_socket_t fd);
+  void CheckFirstWaits();
+  SocketRecord* TakeFirstCheck(curl_socket_t fd);
   // Makes the record's uv_poll_t watch `events` (initializing it first).
   void Watch(SocketRecord* record, int events);
   bool InitPoll(SocketRecord* record);
@@ -145,7 +147,8 @@ class Multi : public Napi::ObjectWrap<Multi> {
   std::unordered_map<curl_socket_t, SocketRecord*> records_;
   std::vector<Completion> completions_;
   bool inSocketAction_ = false;
-  std::vector<curl_socket_t> connectChecks_;  // fds of records with connectCheck set
+  std::vector<curl_socket_t> firstChecks_;  // fds of records with firstCheck set
+  std::vector<pollfd> pollSet_;            // one round of CheckFirstWaits
   Napi::ObjectReference slots_;  // [socketFn, socketData, timerFn, timerData, abortCause]
   unsigned callbacksSet_ = 0;
   bool abortRequested_ = false;

@@ -64,6 +64,8 @@ struct AddonState {
 
   uv_loop_t* loop = nullptr;
   napi_env env = nullptr;
+  // Sockets a Multi has registered with uv (uv_poll_init), for tests.
+  double socketsRegistered = 0;
   bool tearingDown = false;
   int noJsDepth = 0;      // > 0 while JS must not run (finalizers)
   int libcurlDepth = 0;   // > 0 while a libcurl call is on the stack
