@@ -503,12 +503,19 @@ void Multi::CheckFirstWaits() {
       SocketRecord* record = TakeFirstCheck(fd);
       if (record == nullptr) continue;
       int ready = stopped ? 0 : Readiness(pollSet_[i].revents, record->events);
-      if (ready != 0) {
-        int running = 0;
-        curl_multi_socket_action(multi_, fd, ready, &running);  // may free the record
-        stopped = abortRequested_ || closeRequested_;
-      } else {
+      if (ready == 0) {
         Watch(record, record->events);
+        continue;
+      }
+      int running = 0;
+      curl_multi_socket_action(multi_, fd, ready, &running);  // may free the record
+      stopped = abortRequested_ || closeRequested_;
+      // libcurl calls SOCKETFUNCTION only when what it waits for changes: a
+      // socket it still waits on as before (a readiness it found spurious)
+      // is neither queued again nor released, and is registered now.
+      auto it = records_.find(fd);
+      if (it != records_.end() && !it->second->pollInitialized && !it->second->firstCheck) {
+        Watch(it->second, it->second->events);
       }
     }
     begin = end;

@@ -8,15 +8,24 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CURL_POLL_REMOVE, Easy, Multi } from '../dist/index.js';
+import { CURL_POLL_REMOVE, CURL_PREREQFUNC_OK, Easy, Multi } from '../dist/index.js';
 import { native } from '../dist/native.js';
 import { listSocketFds } from './helpers/fds';
 
 // Answers every request at once with "body of <path>"; a path ending in
-// /close also closes the connection after the response.
+// /close also closes the connection after the response. /partial/<id> sends
+// the headers and half the body at once and the rest 300 ms later.
 const SERVER = `
 const http = require('node:http');
 const server = http.createServer((req, res) => {
+  if (req.url.startsWith('/partial/')) {
+    const body = Buffer.from('first half of ' + req.url + ', second half');
+    const cut = body.length >> 1;
+    res.writeHead(200, { 'content-length': body.length });
+    res.write(body.subarray(0, cut));
+    setTimeout(() => res.end(body.subarray(cut)), 300);
+    return;
+  }
   const body = 'body of ' + req.url;
   const headers = { 'content-length': Buffer.byteLength(body) };
   if (req.url.endsWith('/close')) headers.connection = 'close';
@@ -80,6 +89,37 @@ describe('the first wait of a new socket', () => {
     expect(sequences.size).toBe(0);  // every socket ended with CURL_POLL_REMOVE
     const leaked = [...listSocketFds().keys()].filter((fd) => !before.has(fd));
     expect(leaked).toEqual([]);
+    multi.close();
+  });
+
+  it('a response that has only partly arrived by the first check is read, then waited for on the event loop', async () => {
+    const multi = new Multi();
+    const registeredBefore = native.registeredSocketCount();
+    const paths = Array.from({ length: 10 }, (_, i) => `/partial/${i}`);
+    const transfers = await Promise.all(
+      paths.map(async (path) => {
+        const easy = new Easy();
+        easy.setopt('URL', base + path);
+        easy.setopt('FORBID_REUSE', true);
+        easy.setopt('TIMEOUT_MS', 5000);  // a socket left unwatched fails here instead of hanging
+        // PREREQFUNCTION runs just before each request is sent; 3 ms each make
+        // the pass of 10 long enough for the first halves to arrive before
+        // the first checks of the responses (the second halves: 300 ms later).
+        easy.setopt('PREREQFUNCTION', () => {
+          const until = Date.now() + 3;
+          while (Date.now() < until);
+          return CURL_PREREQFUNC_OK;
+        });
+        try {
+          return await multi.perform(easy);
+        } finally {
+          easy.close();
+        }
+      }),
+    );
+    expect(transfers.map((t) => t.body.toString())).toEqual(paths.map((p) => `first half of ${p}, second half`));
+    // Each one waited for its second half on the event loop.
+    expect(native.registeredSocketCount() - registeredBefore).toBe(paths.length);
     multi.close();
   });
 
