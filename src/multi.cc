@@ -215,6 +215,7 @@ void Multi::CancelNow(Easy* easy) {
     LibcurlCall call(state_.get());
     curl_multi_remove_handle(multi_, easy->handle());
   }
+  UncorkReused();
   CorkNewIdle();
   completions_.push_back({easy, CURLE_OK, easy->cancelReason()});
   TransfersChanged();
@@ -226,6 +227,7 @@ void Multi::Detach(Easy* easy) {
       LibcurlCall call(state_.get());
       curl_multi_remove_handle(multi_, easy->handle());
     }
+    UncorkReused();
     CorkNewIdle();
   }
   for (auto it = completions_.begin(); it != completions_.end();) {
@@ -485,10 +487,12 @@ void Multi::CheckFirstWaits() {
   size_t begin = 0;
   for (int round = 0; round < kFirstCheckRounds && begin < firstChecks_.size(); ++round) {
     size_t end = firstChecks_.size();
+    unsigned thisRound = ++checkRound_;
     pollSet_.clear();
     for (size_t i = begin; i < end; ++i) {
       auto it = records_.find(firstChecks_[i]);
       bool waiting = it != records_.end() && it->second->firstCheck;
+      if (waiting) it->second->checkRound = thisRound;
       // poll() skips a negative fd: one no longer waiting takes no part.
       pollSet_.push_back({waiting ? firstChecks_[i] : -1, waiting ? PollEvents(it->second->events) : short{0}, 0});
     }
@@ -498,9 +502,10 @@ void Multi::CheckFirstWaits() {
       if (pollSet_[i].fd < 0) continue;
       curl_socket_t fd = pollSet_[i].fd;
       // Acting on an earlier socket may have closed this one, and its fd
-      // number may even belong to a newer socket by now: libcurl takes a
-      // stale readiness as it takes any spurious event.
-      SocketRecord* record = TakeFirstCheck(fd);
+      // number may even belong to a newer socket by now, which this poll()
+      // did not see (its own entry comes later): only the record polled in
+      // this round is taken.
+      SocketRecord* record = TakeFirstCheck(fd, thisRound);
       if (record == nullptr) continue;
       int ready = stopped ? 0 : Readiness(pollSet_[i].revents, record->events);
       if (ready == 0) {
@@ -521,17 +526,18 @@ void Multi::CheckFirstWaits() {
     begin = end;
   }
   for (size_t i = begin; i < firstChecks_.size(); ++i) {  // past the last round: wait on the loop
-    if (SocketRecord* record = TakeFirstCheck(firstChecks_[i])) Watch(record, record->events);
+    if (SocketRecord* record = TakeFirstCheck(firstChecks_[i], 0)) Watch(record, record->events);
   }
   firstChecks_.clear();
 }
 
 // The record of fd if it still waits for its first check (clearing that),
-// else null: it was removed, or the fd number now belongs to a newer record
-// that was checked already.
-SocketRecord* Multi::TakeFirstCheck(curl_socket_t fd) {
+// else null: it was removed, or the fd number now belongs to a record that
+// was checked already, or (round != 0) to one this round did not poll.
+SocketRecord* Multi::TakeFirstCheck(curl_socket_t fd, unsigned round) {
   auto it = records_.find(fd);
   if (it == records_.end() || !it->second->firstCheck) return nullptr;
+  if (round != 0 && it->second->checkRound != round) return nullptr;
   it->second->firstCheck = false;
   return it->second;
 }
@@ -575,7 +581,10 @@ void Multi::DrainMessages() {
     if (easy == nullptr || transfers_.erase(easy) == 0) continue;
     completions_.push_back({easy, code, kEndedByLibcurl});
   }
-  CorkNewIdle();  // remove_handle can be what lets a connection go idle
+  // remove_handle can let a connection go idle, or take an idle one back
+  // (a TLS shutdown when the pool is full).
+  UncorkReused();
+  CorkNewIdle();
   TransfersChanged();
 }
 

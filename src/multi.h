@@ -37,6 +37,7 @@ struct SocketRecord {
   // it is tested once libcurl returns (Multi::CheckFirstWaits), and only
   // registered if it is not ready yet.
   bool firstCheck = false;
+  unsigned checkRound = 0;  // the CheckFirstWaits round that polled it
   // The uv events being watched; while firstCheck is set, the ones wanted.
   int events = 0;
   // TCP_CORK is set while the pooled connection is idle, so the next request
@@ -119,7 +120,7 @@ class Multi : public Napi::ObjectWrap<Multi> {
   void CorkNewIdle();
   void UncorkReused();
   void CheckFirstWaits();
-  SocketRecord* TakeFirstCheck(curl_socket_t fd);
+  SocketRecord* TakeFirstCheck(curl_socket_t fd, unsigned round);
   // Makes the record's uv_poll_t watch `events` (initializing it first).
   void Watch(SocketRecord* record, int events);
   bool InitPoll(SocketRecord* record);
@@ -149,6 +150,7 @@ class Multi : public Napi::ObjectWrap<Multi> {
   bool inSocketAction_ = false;
   std::vector<curl_socket_t> firstChecks_;  // fds of records with firstCheck set
   std::vector<pollfd> pollSet_;            // one round of CheckFirstWaits
+  unsigned checkRound_ = 0;                // numbers its rounds
   Napi::ObjectReference slots_;  // [socketFn, socketData, timerFn, timerData, abortCause]
   unsigned callbacksSet_ = 0;
   bool abortRequested_ = false;
