@@ -516,8 +516,9 @@ void Multi::CheckFirstWaits() {
       curl_multi_socket_action(multi_, fd, ready, &running);  // may free the record
       stopped = abortRequested_ || closeRequested_;
       // libcurl calls SOCKETFUNCTION only when what it waits for changes: a
-      // socket it still waits on as before (a readiness it found spurious)
-      // is neither queued again nor released, and is registered now.
+      // socket it still waits on as before (a response only partly in, or a
+      // readiness it found spurious) is neither queued again nor released,
+      // and is registered now.
       auto it = records_.find(fd);
       if (it != records_.end() && !it->second->pollInitialized && !it->second->firstCheck) {
         Watch(it->second, it->second->events);
