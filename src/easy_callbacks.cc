@@ -137,13 +137,8 @@ Napi::Value Easy::CallJs(Napi::Function fn, std::initializer_list<napi_value> ar
   if (status == napi_ok) {
     value = Napi::Value(env, result);
   } else {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value error;
-      napi_get_and_clear_last_exception(env, &error);
-      RecordFault(Napi::Value(env, error));
-    }
+    Napi::Value error = TakeException(env);
+    if (!error.IsEmpty()) RecordFault(error);
   }
   if (scope != nullptr) napi_close_callback_scope(env, scope);
   return value;
@@ -255,22 +250,19 @@ int Easy::OnCloseSocket(void* clientp, curl_socket_t fd) {
   s->closingFdClosed = outerClosed;
   if (status != napi_ok) {
     if (!closed) close(fd);  // it threw before closing: the binding closes it
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (!pending) return 0;
-    napi_value error;
-    napi_get_and_clear_last_exception(env, &error);
+    Napi::Value error = TakeException(env);
+    if (error.IsEmpty()) return 0;
     // libcurl ignores this callback's result, so the transfer may well
     // succeed: always surface the error as a warning, and also make it the
     // cause if the transfer fails.
     Easy* owner = hook->owner;
-    if (owner != nullptr && owner->multi() != nullptr) owner->RecordFault(Napi::Value(env, error));
+    if (owner != nullptr && owner->multi() != nullptr) owner->RecordFault(error);
     if (!s->emitWarning.IsEmpty()) {
+      napi_value warning = error;
       napi_value ignored;
-      napi_call_function(env, env.Undefined(), s->emitWarning.Value(), 1, &error, &ignored);
-      bool again = false;
-      napi_is_exception_pending(env, &again);
-      if (again) napi_get_and_clear_last_exception(env, &ignored);
+      if (napi_call_function(env, env.Undefined(), s->emitWarning.Value(), 1, &warning, &ignored) != napi_ok) {
+        TakeException(env);  // a throwing warning handler has nowhere to go
+      }
     }
   }
   return 0;

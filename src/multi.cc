@@ -631,15 +631,8 @@ void Multi::CallUser(int kind, std::initializer_list<napi_value> args) {
   napi_status status = napi_call_function(env, env.Undefined(), Slot(2 * kind), args.size(), args.begin(), &result);
   const char* name = kind == kSocketFunction ? "SOCKETFUNCTION" : "TIMERFUNCTION";
   if (status != napi_ok) {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value error;
-      napi_get_and_clear_last_exception(env, &error);
-      RequestAbort(Napi::Value(env, error));
-    } else {
-      RequestAbort(Napi::Error::New(env, std::string(name) + " could not be called").Value());
-    }
+    Napi::Value error = TakeException(env);
+    RequestAbort(!error.IsEmpty() ? error : Napi::Error::New(env, std::string(name) + " could not be called").Value());
     return;
   }
   Napi::Value value(env, result);

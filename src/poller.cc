@@ -98,13 +98,8 @@ void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
   napi_value result;
   Napi::Function fn = self->callback_.Value();
   if (napi_call_function(env, env.Undefined(), fn, 2, args, &result) != napi_ok) {
-    bool pending = false;
-    napi_is_exception_pending(env, &pending);
-    if (pending) {
-      napi_value error;
-      napi_get_and_clear_last_exception(env, &error);
-      napi_fatal_exception(env, error);  // like any other event callback: uncaughtException
-    }
+    Napi::Value error = TakeException(env);
+    if (!error.IsEmpty()) napi_fatal_exception(env, error);  // like any other event callback: uncaughtException
   }
 }
 

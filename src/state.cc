@@ -96,6 +96,14 @@ bool OwnedByLibcurl(AddonState* state, curl_socket_t fd) {
   return false;
 }
 
+Napi::Value TakeException(Napi::Env env) {
+  bool pending = false;
+  napi_value error = nullptr;
+  if (napi_is_exception_pending(env, &pending) != napi_ok || !pending) return Napi::Value();
+  if (napi_get_and_clear_last_exception(env, &error) != napi_ok) return Napi::Value();
+  return Napi::Value(env, error);
+}
+
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall) {
   const char* code = uv_err_name(-err);
   std::string message = std::string(syscall) + " " + code + " (" + std::strerror(err) + ")";

@@ -164,4 +164,8 @@ inline napi_callback_scope OpenCallbackScope(Napi::Env env, AddonState* state, n
 // A system error shaped like Node's: message "syscall CODE", .code, .errno, .syscall.
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall);
 
+// The pending JS exception, cleared; empty when none is pending (a call that
+// failed without throwing: the environment is going away).
+Napi::Value TakeException(Napi::Env env);
+
 }  // namespace cs
