@@ -18,6 +18,7 @@
         "src/sockets.cc",
         "src/constants.cc",
         "src/body.cc",
+        "src/body_pool.cc",
         "src/handle_pool.cc"
       ],
       "include_dirs": [

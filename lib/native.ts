@@ -156,6 +156,8 @@ export interface NativeModule {
   idleHandleCount(): number;
   /** Sockets any Multi of this thread registered with libuv so far (src/multi.cc CheckFirstWaits). */
   registeredSocketCount(): number;
+  /** Memory for large response bodies (src/body_pool.h): blocks mapped and handed out again so far, free bytes kept now, bytes held by Buffers now. */
+  bodyPoolStats(): { mapped: number; reused: number; cachedBytes: number; liveBytes: number };
   versionInfo: NativeVersionInfo;
   constants: Record<string, number | undefined>;
   createSocket(family: number, socktype: number, protocol: number): number;

@@ -115,6 +115,19 @@ Napi::Value RegisteredSocketCount(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), GetState(info.Env())->socketsRegistered);
 }
 
+// bodyPoolStats() -> { mapped, reused, cachedBytes, liveBytes }: the large
+// body memory of this environment (for tests).
+Napi::Value BodyPoolStats(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  BodyPool::Stats stats = GetState(env)->bodyPool->GetStats();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("mapped", stats.mapped);
+  o.Set("reused", stats.reused);
+  o.Set("cachedBytes", stats.cachedBytes);
+  o.Set("liveBytes", stats.liveBytes);
+  return o;
+}
+
 void OnEnvironmentCleanup(napi_async_cleanup_hook_handle handle, void* data) {
   AddonState* state = static_cast<StatePtr*>(data)->get();
   state->cleanupHook = handle;
@@ -137,6 +150,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   state->env = env;
   state->verifySocketInodes = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
   napi_get_uv_event_loop(env, &state->loop);
+  state->bodyPool = std::make_shared<BodyPool>(state->loop, state);
   // The instance data holds one StatePtr; objects hold others, so the state
   // outlives whichever finalizer runs last.
   auto* holder = new StatePtr(state);
@@ -154,6 +168,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("strerror", Napi::Function::New<Strerror>(env, "strerror"));
   exports.Set("idleHandleCount", Napi::Function::New<IdleHandleCount>(env, "idleHandleCount"));
   exports.Set("registeredSocketCount", Napi::Function::New<RegisteredSocketCount>(env, "registeredSocketCount"));
+  exports.Set("bodyPoolStats", Napi::Function::New<BodyPoolStats>(env, "bodyPoolStats"));
   exports.Set("versionInfo", VersionInfo(env));
   exports.Set("constants", MakeConstants(env));
   InitSockets(env, exports);

@@ -2,6 +2,8 @@
 
 #include <cstring>
 
+#include "state.h"
+
 namespace cs {
 
 namespace {
@@ -13,23 +15,37 @@ constexpr double kMaxDirectBytes = 64 * 1024 * 1024;
 constexpr double kMaxReserveBytes = 1 << 30;
 }  // namespace
 
-void Body::Prepare(Napi::Env env, double expected, bool canAllocate) {
+Napi::Value Body::NewBuffer(Napi::Env env, size_t length, BodyPool* pool, char** data) {
+  if (length >= BodyPool::kMinBytes) {
+    Napi::Value pooled = pool->NewBuffer(env, length, data);
+    if (!pooled.IsEmpty()) return pooled;
+  }
+  // Uninitialized memory: Take() never hands out bytes that were not written.
+  napi_value value = nullptr;
+  void* bytes = nullptr;
+  if (napi_create_buffer(env, length, &bytes, &value) != napi_ok) {
+    TakeException(env);
+    return Napi::Value();
+  }
+  *data = static_cast<char*>(bytes);
+  return Napi::Value(env, value);
+}
+
+void Body::Prepare(Napi::Env env, double expected, BodyPool* pool) {
   Clear();
   prepared_ = true;
   if (expected <= 0) return;
-  if (expected >= kDirectMinBytes && expected <= kMaxDirectBytes && canAllocate) {
+  if (expected >= kDirectMinBytes && expected <= kMaxDirectBytes && pool != nullptr) {
     Napi::HandleScope scope(env);
-    // Uninitialized memory: Take() never hands out bytes that were not written.
-    napi_value value;
-    void* data = nullptr;
-    if (napi_create_buffer(env, static_cast<size_t>(expected), &data, &value) == napi_ok) {
-      buffer_ = Napi::Persistent(Napi::Buffer<char>(env, value));
-      direct_ = static_cast<char*>(data);
+    char* data = nullptr;
+    Napi::Value buffer = NewBuffer(env, static_cast<size_t>(expected), pool, &data);
+    if (!buffer.IsEmpty()) {
+      buffer_ = Napi::Persistent(buffer);
+      direct_ = data;
       directCapacity_ = static_cast<size_t>(expected);
       directSize_ = 0;
       return;
     }
-    if (env.IsExceptionPending()) env.GetAndClearPendingException();
   }
   if (expected <= kMaxReserveBytes) bytes_.reserve(static_cast<size_t>(expected));
 }
@@ -54,24 +70,31 @@ void Body::LeaveDirect() {
   buffer_.Reset();
 }
 
-Napi::Value Body::Take(Napi::Env env, char* scratch, size_t scratchLength) {
+Napi::Value Body::Take(Napi::Env env, char* scratch, size_t scratchLength, BodyPool* pool) {
+  const char* source = bytes_.data();
+  size_t size = bytes_.size();
+  Napi::Value result;
   if (direct_ != nullptr) {
-    Napi::Value result;
     if (directSize_ == directCapacity_) {
       result = buffer_.Value();
-    } else {
-      // Short (a failed transfer): copy, so the unwritten rest never reaches JS.
-      result = Napi::Buffer<char>::Copy(env, direct_, directSize_);
+      Clear();
+      return result;
     }
-    Clear();
-    return result;
+    // Short (a failed transfer): copy, so the unwritten rest never reaches JS.
+    source = direct_;
+    size = directSize_;
   }
-  Napi::Value result;
-  if (scratch != nullptr && bytes_.size() <= scratchLength) {
-    if (!bytes_.empty()) std::memcpy(scratch, bytes_.data(), bytes_.size());
-    result = Napi::Number::New(env, static_cast<double>(bytes_.size()));
+  if (scratch != nullptr && size <= scratchLength) {
+    if (size > 0) std::memcpy(scratch, source, size);
+    result = Napi::Number::New(env, static_cast<double>(size));
   } else {
-    result = Napi::Buffer<char>::Copy(env, bytes_.data(), bytes_.size());
+    char* data = nullptr;
+    result = NewBuffer(env, size, pool, &data);
+    if (result.IsEmpty()) {
+      Clear();
+      return result;
+    }
+    if (size > 0) std::memcpy(data, source, size);
   }
   Clear();
   return result;

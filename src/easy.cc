@@ -544,6 +544,17 @@ void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCa
   Napi::HandleScope scope(env);
   if (bodyTooLarge_ && (code == CURLE_WRITE_ERROR || code == CURLE_OK)) code = CURLE_FILESIZE_EXCEEDED;
   if (failTransfer_ && code == CURLE_OK) code = CURLE_ABORTED_BY_CALLBACK;
+  // Only a successful transfer's body is used.
+  Napi::Value body = env.Undefined();
+  if (code == CURLE_OK && reason == kEndedByLibcurl) {
+    body = body_.Take(env, s->bodyScratch.data(), s->bodyScratch.size(), s->bodyPool.get());
+    if (body.IsEmpty()) {
+      body = env.Undefined();
+      code = CURLE_OUT_OF_MEMORY;
+    }
+  } else {
+    body_.Clear();
+  }
   double* out = s->infoScratch.data();
   char* primaryIp = nullptr;
   char* localIp = nullptr;
@@ -574,16 +585,6 @@ void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCa
   Napi::Value message = env.Undefined();
   if (code != CURLE_OK) {
     message = Napi::String::New(env, errorBuffer_[0] ? errorBuffer_ : curl_easy_strerror(code));
-  }
-  // Not an external Buffer (napi_create_external_buffer): those count as
-  // external memory and set off full mark-compacts (13 per GiB of 1 MiB
-  // bodies, measured); V8-allocated Buffers are reclaimed by minor GCs.
-  // Only a successful transfer's body is used.
-  Napi::Value body = env.Undefined();
-  if (code == CURLE_OK && reason == kEndedByLibcurl) {
-    body = body_.Take(env, s->bodyScratch.data(), s->bodyScratch.size());
-  } else {
-    body_.Clear();
   }
   napi_value headers;
   napi_create_string_latin1(env, headers_.data(), headers_.size(), &headers);

@@ -69,6 +69,7 @@ void AddonState::TearDown() {
   // Never close what libcurl did not hand back: an entry may be stale.
   openSockets.clear();
   handlePool.Clear();
+  if (bodyPool != nullptr) bodyPool->Shutdown(this);
   // uv close callbacks may outlive the environment: drop every reference now.
   onTransferDone.Reset();
   emitWarning.Reset();

@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "body_pool.h"
 #include "handle_pool.h"
 
 namespace cs {
@@ -78,6 +79,7 @@ struct AddonState {
   std::vector<Multi*> settleScratch;  // reused by Settle: no allocation per event
   std::unordered_map<curl_socket_t, OpenSocket> openSockets;
   HandlePool handlePool;  // libcurl handles of closed Easy objects
+  std::shared_ptr<BodyPool> bodyPool;  // memory for large bodies; made with the state
   // Whether an openSockets entry must be checked against the fd's inode
   // (libcurl before 8.0, which can close a socket without the close
   // callback). libcurl 8.x hands every socket it opened through the
