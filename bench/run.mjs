@@ -77,10 +77,6 @@ function fatal(msg) {
 const RAW_BIN = path.join(here, '.build', 'raw-multi');
 const nodeClient = (file, extra = []) => ({ cmd: process.execPath, args: [path.join(here, 'clients', file), ...extra] });
 
-// glibc returns freed heap memory to the kernel past 128 KiB-2 MiB of free top
-// space and serves large blocks with mmap; these keep it for reuse instead.
-const MALLOC_KEEP = 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=268435456';
-
 const CLIENTS = [
   { name: 'raw-c', desc: 'libcurl multi in C, new easy handle per request', ...{ cmd: RAW_BIN, args: ['--mode', 'new-easy'] }, callbacks: true, native: true },
   { name: 'raw-c-reuse', desc: 'libcurl multi in C, one reused easy handle per slot', ...{ cmd: RAW_BIN, args: ['--mode', 'reuse-easy'] }, callbacks: true, native: true },
@@ -89,9 +85,6 @@ const CLIENTS = [
   { name: 'raw-c-epoll', desc: 'libcurl multi in C, new easy per request, multi_socket_action + epoll', ...{ cmd: RAW_BIN, args: ['--mode', 'new-easy', '--loop', 'epoll'] }, callbacks: true, native: true, optional: true },
   { name: 'curl-sockets', desc: 'Multi.perform, new Easy per request', ...nodeClient('curl-sockets.mjs', ['--mode', 'new-easy']), callbacks: true },
   { name: 'curl-sockets-reuse', desc: 'Multi.perform, one reused Easy per worker', ...nodeClient('curl-sockets.mjs', ['--mode', 'reuse-easy']), callbacks: true },
-  // Not in the default set: the reused-Easy client with glibc malloc told to keep
-  // freed memory (see "For speed in your own code" in README.md).
-  { name: 'curl-sockets-reuse-malloc', desc: 'as curl-sockets-reuse, with GLIBC_TUNABLES keeping freed memory', ...nodeClient('curl-sockets.mjs', ['--mode', 'reuse-easy']), env: { GLIBC_TUNABLES: MALLOC_KEEP }, callbacks: true, optional: true },
   { name: 'undici', desc: 'undici Pool (connections = concurrency, pipelining 1)', ...nodeClient('undici.mjs') },
   { name: 'node-http', desc: 'node:http with a keep-alive Agent (maxSockets = concurrency)', ...nodeClient('node-http.mjs') },
   { name: 'fetch', desc: "global fetch, body read with arrayBuffer()", ...nodeClient('fetch.mjs') },
@@ -99,7 +92,7 @@ const CLIENTS = [
 
 // The C reference that each client is compared with in the target checks: the same
 // handle strategy (new handle per request, or reused handles).
-const C_COUNTERPART = { 'curl-sockets': 'raw-c', 'curl-sockets-reuse': 'raw-c-reuse', 'curl-sockets-reuse-malloc': 'raw-c-reuse' };
+const C_COUNTERPART = { 'curl-sockets': 'raw-c', 'curl-sockets-reuse': 'raw-c-reuse' };
 
 function makeScenarios(quick) {
   const q = (full, small) => (quick ? small : full);
@@ -445,7 +438,7 @@ function printReport(summary, checks, scenarios, clients, rounds) {
   }
   out.push('');
   out.push(`Medians of ${rounds} round(s). spread = (max - min) / median over the rounds (req/s; latency: p50 and p99).`);
-  out.push('÷ raw C: curl-sockets-reuse(-malloc) is compared with raw-c-reuse (same handle strategy), every other client with raw-c.');
+  out.push('÷ raw C: curl-sockets-reuse is compared with raw-c-reuse (same handle strategy), every other client with raw-c.');
   out.push('CPU µs/req = client user + system CPU over the timed work / requests (all threads of the process).');
   out.push('server CPU = the server process\'s CPU per request × req/s, in % of one core (near 100%: the server is the bottleneck).');
   out.push('other load = CPU used by other processes on this machine during a run, in % of one core (should be near 0).');
