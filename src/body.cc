@@ -16,7 +16,7 @@ constexpr double kMaxReserveBytes = 1 << 30;
 }  // namespace
 
 Napi::Value Body::NewBuffer(Napi::Env env, size_t length, BodyPool* pool, char** data) {
-  if (length >= BodyPool::kMinBytes) {
+  if (pool != nullptr && length >= BodyPool::kMinBytes) {
     Napi::Value pooled = pool->NewBuffer(env, length, data);
     if (!pooled.IsEmpty()) return pooled;
   }

@@ -18,10 +18,14 @@ struct BodyPool::IdleTimer {
   BodyPool* pool;
 };
 
-BodyPool::~BodyPool() {
+BodyPool::~BodyPool() { UnmapFree(); }
+
+void BodyPool::UnmapFree() {
   for (auto& entry : free_) {
     for (void* block : entry.second.blocks) munmap(block, entry.first);
   }
+  free_.clear();
+  cachedBytes_ = 0;
 }
 
 // Rounded up to 64 KiB steps up to 1 MiB, then to eighths of a power of two,
@@ -131,11 +135,7 @@ void BodyPool::ReleaseIdle() {
 
 void BodyPool::Shutdown(AddonState* state) {
   shutDown_ = true;
-  for (auto& entry : free_) {
-    for (void* block : entry.second.blocks) munmap(block, entry.first);
-  }
-  free_.clear();
-  cachedBytes_ = 0;
+  UnmapFree();
   if (timer_ != nullptr) {
     uv_timer_stop(&timer_->handle);
     CloseAndDelete(timer_, state);

@@ -70,6 +70,7 @@ class BodyPool : public std::enable_shared_from_this<BodyPool> {
   void Give(void* block, size_t capacity);
   void StartIdleTimer();
   void ReleaseIdle();
+  void UnmapFree();
 
   uv_loop_t* loop_;
   std::weak_ptr<AddonState> state_;  // for the idle timer's uv close accounting
