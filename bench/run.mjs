@@ -225,7 +225,7 @@ function runOne(client, scenario, server, timeoutS, clientCpus) {
   if (scenario.callbacks) args.push('--callbacks');
   if (scenario.latency) args.push('--latency');
 
-  const env = { ...process.env, ...client.env };
+  const env = { ...process.env };
   // libcurl honours proxy variables; the benchmark talks to 127.0.0.1 only.
   for (const k of Object.keys(env)) if (/^(https?|all|no)_proxy$/i.test(k)) delete env[k];
 
