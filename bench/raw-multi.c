@@ -10,12 +10,15 @@
  *
  *   --url URL --count N --concurrency C --expect-bytes B --warmup W
  *   --mode new-easy|reuse-easy --forbid-reuse --callbacks --latency --loop poll|epoll
+ *   --rcvbuf BYTES
  *
  * --loop poll (default): curl_multi_perform + curl_multi_poll.
  * --loop epoll: CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION + curl_multi_socket_action on an
  *   epoll set, the way an event-loop application (and curl-sockets on libuv) drives libcurl.
  * --callbacks installs OPENSOCKETFUNCTION (socket() with SOCK_CLOEXEC), SOCKOPTFUNCTION
  * (TCP_NODELAY, CURL_SOCKOPT_OK) and CLOSESOCKETFUNCTION (close()) written in C.
+ * --rcvbuf BYTES sets SO_RCVBUF on every socket from a SOCKOPTFUNCTION (a socket tuning the
+ *   README measures; off by default, like every other libcurl and kernel default).
  *
  * Built by bench/run.mjs:  cc -O2 raw-multi.c $(curl-config --cflags --libs)
  */
@@ -58,9 +61,10 @@ struct options {
   int callbacks;
   int latency;
   int epoll;
+  int rcvbuf;
 };
 
-static struct options opt = {NULL, 1000, 1, -1, 0, 0, 0, 0, 0, 0};
+static struct options opt = {NULL, 1000, 1, -1, 0, 0, 0, 0, 0, 0, 0};
 static CURLM *multi;
 static struct slot *slots;
 static long failures;
@@ -123,8 +127,11 @@ static curl_socket_t open_cb(void *clientp, curlsocktype purpose, struct curl_so
 static int sockopt_cb(void *clientp, curl_socket_t fd, curlsocktype purpose) {
   (void)clientp;
   (void)purpose;
-  int on = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  if (opt.callbacks) {
+    int on = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+  }
+  if (opt.rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &opt.rcvbuf, sizeof opt.rcvbuf);
   return CURL_SOCKOPT_OK;
 }
 
@@ -145,9 +152,9 @@ static CURL *make_easy(struct slot *s) {
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &s->head);
   curl_easy_setopt(e, CURLOPT_PRIVATE, s);
   if (opt.forbid_reuse) curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+  if (opt.callbacks || opt.rcvbuf > 0) curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
   if (opt.callbacks) {
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
-    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
   }
   return e;
@@ -347,6 +354,7 @@ int main(int argc, char **argv) {
       {"callbacks", no_argument, 0, 'k'},
       {"latency", no_argument, 0, 'l'},
       {"loop", required_argument, 0, 'L'},
+      {"rcvbuf", required_argument, 0, 'R'},
       {0, 0, 0, 0},
   };
   long probe_timeout_ms = 10000;
@@ -367,6 +375,7 @@ int main(int argc, char **argv) {
       case 'f': opt.forbid_reuse = 1; break;
       case 'k': opt.callbacks = 1; break;
       case 'l': opt.latency = 1; break;
+      case 'R': opt.rcvbuf = atoi(optarg); break;
       case 'L':
         if (strcmp(optarg, "epoll") == 0) opt.epoll = 1;
         else if (strcmp(optarg, "poll") == 0) opt.epoll = 0;

@@ -85,6 +85,10 @@ const CLIENTS = [
   { name: 'raw-c-epoll', desc: 'libcurl multi in C, new easy per request, multi_socket_action + epoll', ...{ cmd: RAW_BIN, args: ['--mode', 'new-easy', '--loop', 'epoll'] }, callbacks: true, native: true, optional: true },
   { name: 'curl-sockets', desc: 'Multi.perform, new Easy per request', ...nodeClient('curl-sockets.mjs', ['--mode', 'new-easy']), callbacks: true },
   { name: 'curl-sockets-reuse', desc: 'Multi.perform, one reused Easy per worker', ...nodeClient('curl-sockets.mjs', ['--mode', 'reuse-easy']), callbacks: true },
+  // Also only with --only: both reuse clients with SO_RCVBUF set to 4 MiB from a
+  // SOCKOPTFUNCTION (in C, and in JS), the socket tuning the README measures for s3.
+  { name: 'raw-c-rcvbuf', desc: 'raw-c-reuse with SO_RCVBUF 4 MiB set in a C SOCKOPTFUNCTION', ...{ cmd: RAW_BIN, args: ['--mode', 'reuse-easy', '--rcvbuf', String(4 << 20)] }, callbacks: true, native: true, optional: true },
+  { name: 'curl-sockets-rcvbuf', desc: 'curl-sockets-reuse with SO_RCVBUF 4 MiB set in a JS SOCKOPTFUNCTION', ...nodeClient('curl-sockets.mjs', ['--mode', 'reuse-easy', '--rcvbuf', String(4 << 20)]), callbacks: true, optional: true },
   { name: 'undici', desc: 'undici Pool (connections = concurrency, pipelining 1)', ...nodeClient('undici.mjs') },
   { name: 'node-http', desc: 'node:http with a keep-alive Agent (maxSockets = concurrency)', ...nodeClient('node-http.mjs') },
   { name: 'fetch', desc: "global fetch, body read with arrayBuffer()", ...nodeClient('fetch.mjs') },
@@ -92,7 +96,7 @@ const CLIENTS = [
 
 // The C reference that each client is compared with in the target checks: the same
 // handle strategy (new handle per request, or reused handles).
-const C_COUNTERPART = { 'curl-sockets': 'raw-c', 'curl-sockets-reuse': 'raw-c-reuse' };
+const C_COUNTERPART = { 'curl-sockets': 'raw-c', 'curl-sockets-reuse': 'raw-c-reuse', 'curl-sockets-rcvbuf': 'raw-c-rcvbuf' };
 
 function makeScenarios(quick) {
   const q = (full, small) => (quick ? small : full);
@@ -438,7 +442,7 @@ function printReport(summary, checks, scenarios, clients, rounds) {
   }
   out.push('');
   out.push(`Medians of ${rounds} round(s). spread = (max - min) / median over the rounds (req/s; latency: p50 and p99).`);
-  out.push('÷ raw C: curl-sockets-reuse is compared with raw-c-reuse (same handle strategy), every other client with raw-c.');
+  out.push('÷ raw C: curl-sockets-reuse is compared with raw-c-reuse (same handle strategy), curl-sockets-rcvbuf with raw-c-rcvbuf, every other client with raw-c.');
   out.push('CPU µs/req = client user + system CPU over the timed work / requests (all threads of the process).');
   out.push('server CPU = the server process\'s CPU per request × req/s, in % of one core (near 100%: the server is the bottleneck).');
   out.push('other load = CPU used by other processes on this machine during a run, in % of one core (should be near 0).');

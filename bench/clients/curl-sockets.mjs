@@ -3,7 +3,8 @@
 //   --mode reuse-easy  one Easy per concurrent worker, reused for every request
 // All transfers run on one Multi (Multi.perform). --forbid-reuse sets FORBID_REUSE;
 // --callbacks installs OPENSOCKETFUNCTION + SOCKOPTFUNCTION + CLOSESOCKETFUNCTION in JS
-// (the same work raw-multi.c does in C with --callbacks).
+// (the same work raw-multi.c does in C with --callbacks). --rcvbuf BYTES sets SO_RCVBUF
+// on every socket from a JS SOCKOPTFUNCTION (raw-multi.c --rcvbuf in C).
 import { runClient } from './common.mjs';
 
 runClient(async (opts) => {
@@ -11,7 +12,7 @@ runClient(async (opts) => {
   const pkg = mod.default ?? mod;
   const {
     Easy, Multi, CURL_SOCKOPT_OK, createSocket, closeSocket, setSocketOption,
-    IPPROTO_TCP, TCP_NODELAY, libcurlVersion,
+    IPPROTO_TCP, TCP_NODELAY, SOL_SOCKET, SO_RCVBUF, libcurlVersion,
   } = pkg;
   if (typeof Easy !== 'function' || typeof Multi !== 'function') {
     throw new Error('dist/index.js does not export Easy and Multi');
@@ -22,7 +23,8 @@ runClient(async (opts) => {
 
   const opensocket = (purpose, address) => createSocket(address);
   const sockopt = (fd) => {
-    setSocketOption(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    if (opts.callbacks) setSocketOption(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+    if (opts.rcvbuf > 0) setSocketOption(fd, SOL_SOCKET, SO_RCVBUF, opts.rcvbuf);
     return CURL_SOCKOPT_OK;
   };
   const closesocket = (fd) => {
@@ -33,9 +35,9 @@ runClient(async (opts) => {
   const configure = (easy) => {
     easy.setopt('URL', opts.url);
     if (opts.forbidReuse) easy.setopt('FORBID_REUSE', true);
+    if (opts.callbacks || opts.rcvbuf > 0) easy.setopt('SOCKOPTFUNCTION', sockopt);
     if (opts.callbacks) {
       easy.setopt('OPENSOCKETFUNCTION', opensocket);
-      easy.setopt('SOCKOPTFUNCTION', sockopt);
       easy.setopt('CLOSESOCKETFUNCTION', closesocket);
     }
     return easy;
