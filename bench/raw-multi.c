@@ -17,8 +17,8 @@
  *   epoll set, the way an event-loop application (and curl-sockets on libuv) drives libcurl.
  * --callbacks installs OPENSOCKETFUNCTION (socket() with SOCK_CLOEXEC), SOCKOPTFUNCTION
  * (TCP_NODELAY, CURL_SOCKOPT_OK) and CLOSESOCKETFUNCTION (close()) written in C.
- * --rcvbuf BYTES sets SO_RCVBUF on every socket from a SOCKOPTFUNCTION (a socket tuning the
- *   README measures; off by default, like every other libcurl and kernel default).
+ * --rcvbuf BYTES sets SO_RCVBUF on every socket from a SOCKOPTFUNCTION, for the README's
+ *   receive-buffer measurement. Without it the client keeps libcurl's and the kernel's defaults.
  *
  * Built by bench/run.mjs:  cc -O2 raw-multi.c $(curl-config --cflags --libs)
  */
