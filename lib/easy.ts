@@ -49,9 +49,38 @@ export interface EasyInternals {
 }
 export let internals: EasyInternals;
 
+// Wrappers of closed Easy objects, reopened for new ones: a new Easy per
+// request then costs no napi_wrap and leaves the GC no finalizer to run.
+// Bounded like the native pool of libcurl handles behind them.
+const MAX_SPARE_WRAPPERS = 64;
+const spareWrappers: NativeEasy[] = [];
+
+/** Spare wrappers kept for new Easy objects (for tests). */
+export function spareWrapperCount(): number {
+  return spareWrappers.length;
+}
+
+function closedHandle(): never {
+  throw new Error('the Easy is closed');
+}
+// Takes the place of a closed Easy's wrapper, which may belong to a newer
+// Easy by now: nothing reached through the old Easy can touch that one.
+const CLOSED_WRAPPER: NativeEasy = {
+  setopt: closedHandle,
+  attachSlots: closedHandle,
+  setCallback: closedHandle,
+  getinfo: closedHandle,
+  reset: closedHandle,
+  duphandle: closedHandle,
+  close: () => false,
+  reopen: closedHandle,
+  useConnectedSocket: closedHandle,
+  dropConnectedSocket: closedHandle,
+};
+
 /** One libcurl easy handle: options, info, and one transfer at a time. */
 export class Easy {
-  readonly #native: NativeEasy;
+  #native: NativeEasy;
   #closed = false;
   #pending: Pending | undefined;
   // Plain option values in the order set, kept so that `null` can restore a
@@ -66,7 +95,9 @@ export class Easy {
   #harden: ((easy: Easy) => void) | undefined;
 
   constructor() {
-    const wrapper = new native.NativeEasy();
+    const spare = spareWrappers.pop();
+    if (spare !== undefined) spare.reopen();
+    const wrapper = spare ?? new native.NativeEasy();
     wrapper.owner = this;
     this.#native = wrapper;
   }
@@ -262,7 +293,14 @@ export class Easy {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#native.close();
+    const wrapper = this.#native;
+    // false: closed from inside a libcurl callback, freed once libcurl returns.
+    if (!wrapper.close()) return;
+    this.#native = CLOSED_WRAPPER;
+    if (spareWrappers.length < MAX_SPARE_WRAPPERS) {
+      wrapper.owner = undefined;
+      spareWrappers.push(wrapper);
+    }
   }
 
   [Symbol.dispose](): void {

@@ -69,6 +69,7 @@ export class IpPolicy {
    * duphandle() keep the policy.
    */
   apply(easy: Easy): Easy {
+    if (easy.closed) throw new Error('IpPolicy.apply: the Easy is closed');
     const harden = (target: Easy): void => {
       const set = (name: string, value: unknown): void => {
         if (optionInfo(name)?.available) internals.setoptUnlocked(target, name, value);

@@ -78,7 +78,10 @@ export interface NativeEasy {
   getinfo(id: number): string | number | string[] | null | { curlCode: number };
   reset(hard: boolean): void;
   duphandle(target: NativeEasy): void;
-  close(): void;
+  /** True when the handle was freed now; false when already closed or deferred until libcurl returns. */
+  close(): boolean;
+  /** Makes a wrapper whose close() returned true new again, for the next Easy. */
+  reopen(): void;
   useConnectedSocket(fd: number): void;
   dropConnectedSocket(): void;
 }

@@ -52,15 +52,36 @@ Napi::Function Easy::Init(Napi::Env env) {
     InstanceMethod<&Easy::Reset>("reset"),
     InstanceMethod<&Easy::Duphandle>("duphandle"),
     InstanceMethod<&Easy::Close>("close"),
+    InstanceMethod<&Easy::Reopen>("reopen"),
     InstanceMethod<&Easy::UseConnectedSocket>("useConnectedSocket"),
     InstanceMethod<&Easy::DropConnectedSocket>("dropConnectedSocket"),
   });
 }
 
 Easy::Easy(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Easy>(info) {
-  Napi::Env env = info.Env();
-  state_ = GetState(env);
+  state_ = GetState(info.Env());
+  Open(info.Env());
+}
+
+// Takes a libcurl handle and puts every per-owner field in its initial state:
+// for a new wrapper, and for a closed one reopened for the next Easy (the
+// fields Destroy() clears are in that state already).
+void Easy::Open(Napi::Env env) {
+  callbacksSet_ = 0;
+  poolableHandle_ = true;
   errorBuffer_[0] = '\0';
+  headers_.clear();
+  maxBodyBytes_ = -1;
+  bodyTooLarge_ = false;
+  hasFault_ = false;
+  failTransfer_ = false;
+  cancelReason_ = kEndedByLibcurl;
+  closeRequested_ = false;
+  userUnixPath_.clear();
+  privatePath_.clear();
+  userUnixPathSet_ = false;
+  privatePathActive_ = false;
+  restoreUnixPath_ = false;
   handle_ = state_->handlePool.Take();
   if (handle_ == nullptr) {
     Napi::Error::New(env, "curl_easy_init failed").ThrowAsJavaScriptException();
@@ -394,21 +415,35 @@ void Easy::CopyStateFrom(const Easy& other) {
   InstallOwnedOptions();
 }
 
+// close(): true when the handle is freed now (not deferred until libcurl returns).
 Napi::Value Easy::Close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (handle_ == nullptr || closeRequested_) return env.Undefined();
+  if (handle_ == nullptr || closeRequested_) return Napi::Boolean::New(env, false);
   closeRequested_ = true;
   if (multi_ != nullptr) RequestCancel(kEndedByEasyClose);
   if (state_->InLibcurl() || state_->settling) {
     // Called from inside a libcurl callback: finish after libcurl returns.
     state_->deferredEasyCloses.push_back(this);
-    return env.Undefined();
+    return Napi::Boolean::New(env, false);
   }
   if (multi_ != nullptr) {
     multi_->CancelNow(this);
     state_->Settle(env);  // rejects the transfer before the handle goes
   }
   Destroy();
+  return Napi::Boolean::New(env, true);  // closed now: the wrapper may be reopened
+}
+
+// reopen(): makes a wrapper whose close() returned true the wrapper of a new
+// Easy. A new Easy per request then skips napi_wrap, and the GC has no weak
+// reference and finalizer to process for it.
+Napi::Value Easy::Reopen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (handle_ != nullptr || multi_ != nullptr) {
+    Napi::Error::New(env, "reopen: the handle is still open").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Open(env);
   return env.Undefined();
 }
 

@@ -97,9 +97,11 @@ class Easy : public Napi::ObjectWrap<Easy> {
   Napi::Value Reset(const Napi::CallbackInfo& info);
   Napi::Value Duphandle(const Napi::CallbackInfo& info);
   Napi::Value Close(const Napi::CallbackInfo& info);
+  Napi::Value Reopen(const Napi::CallbackInfo& info);
   Napi::Value UseConnectedSocket(const Napi::CallbackInfo& info);
   Napi::Value DropConnectedSocket(const Napi::CallbackInfo& info);
 
+  void Open(Napi::Env env);
   void InstallOwnedOptions();
   void ApplyCallbackOption(int kind, bool on);
   Napi::Object Slots();
@@ -111,6 +113,9 @@ class Easy : public Napi::ObjectWrap<Easy> {
   void ApplyUserUnixPath();
   void ClearHandedSocket();
 
+  // Open() sets every field below to its initial value, or Destroy() leaves
+  // it so: a closed wrapper is reopened for the next Easy. A field added here
+  // must be handled in one of them.
   StatePtr state_;
   CURL* handle_ = nullptr;
   Multi* multi_ = nullptr;
