@@ -193,8 +193,10 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
       return CURL_SOCKET_BAD;
     }
   } else {
-    // libcurl's own default, plus close-on-exec (libcurl < 8.17 does not set it).
-    fd = socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+    // libcurl's own default, plus close-on-exec (libcurl < 8.17 does not set
+    // it). Non-blocking from the start, as libcurl makes its own sockets when
+    // no OPENSOCKETFUNCTION is set: it then skips an fcntl per connection.
+    fd = socket(address->family, address->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, address->protocol);
   }
   if (fd != CURL_SOCKET_BAD) TrackSocket(s, fd, OpenSocket{self->closeHook_, nullptr, false});
   return fd;

@@ -10,10 +10,12 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Easy } from '../dist/index.js';
-import { fdsOfPid, isCloexec, listSocketFds, parseSocketInode, socketInode } from './helpers/fds';
+import { CURL_SOCKOPT_OK, Easy } from '../dist/index.js';
+import { O_CLOEXEC, fdFlags, fdsOfPid, isCloexec, listSocketFds, parseSocketInode, socketInode } from './helpers/fds';
 import { startHttpServer, type TestServer } from './helpers/servers';
 import { waitUntil as waitFor } from './helpers/wait';
+
+const O_NONBLOCK = 0o4000;
 
 const CHILDREN_DIR = path.resolve(__dirname, 'children');
 const WORKERS_DIR = path.resolve(__dirname, 'workers');
@@ -133,6 +135,26 @@ describe('processes exit by themselves', () => {
 });
 
 describe('sockets are not inherited by child processes', () => {
+  it('a socket the binding opens for libcurl is born close-on-exec and non-blocking', async () => {
+    const server = await startHttpServer();
+    const flags: Array<number | undefined> = [];
+    // SOCKOPTFUNCTION runs right after the socket is made, before libcurl changes any flag.
+    const easy = new Easy().setopt('URL', `${server.url}/hello`).setopt('SOCKOPTFUNCTION', (fd: number) => {
+      flags.push(fdFlags(fd));
+      return CURL_SOCKOPT_OK;
+    });
+    try {
+      const t = await easy.perform();
+      expect(t.status).toBe(200);
+      expect(flags.length).toBe(1);
+      expect((flags[0] ?? 0) & O_CLOEXEC).toBe(O_CLOEXEC);
+      expect((flags[0] ?? 0) & O_NONBLOCK).toBe(O_NONBLOCK);
+    } finally {
+      easy.close();
+      await server.close();
+    }
+  });
+
   it('the socket of a transfer in flight is close-on-exec and absent from a spawned child', async () => {
     const server = await startHttpServer();
     const easy = new Easy().setopt('URL', `${server.url}/slow?ms=1500`);
