@@ -22,7 +22,7 @@ import {
   libcurlVersion,
 } from '../dist/index.js';
 import type { CurlSockaddr } from '../dist/index.js';
-import { startHttpServer, startRawTcpServer, startUnixServer, type TestServer, type UnixTestServer } from './helpers/servers';
+import { connectTcp, startHttpServer, startRawTcpServer, startUnixServer, type TestServer, type UnixTestServer } from './helpers/servers';
 import { isCloexec, listSocketFds, socketInode } from './helpers/fds';
 import { rejection as rejectionOf, waitFor } from './helpers/wait';
 
@@ -32,17 +32,6 @@ const UNREACHABLE = 'http://99.99.99.99/hello';
 // ---------------------------------------------------------------------------
 // Helpers
 // ---------------------------------------------------------------------------
-
-function connectTcp(port: number, host = '127.0.0.1'): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ port, host });
-    sock.once('error', reject);
-    sock.once('connect', () => {
-      sock.off('error', reject);
-      resolve(sock);
-    });
-  });
-}
 
 function connectUnix(sockPath: string): Promise<net.Socket> {
   return new Promise((resolve, reject) => {

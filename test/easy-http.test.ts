@@ -13,21 +13,10 @@ import {
   startUnixServer,
   type TestServer,
   type UnixTestServer,
+  echoOf,
 } from './helpers/servers';
 import { rejection } from './helpers/wait';
 
-interface EchoReply {
-  method: string;
-  url: string;
-  headers: Record<string, string | string[] | undefined>;
-  rawHeaders: string[];
-  body: string;
-  bodyBase64: string;
-}
-
-function echoOf(body: Buffer): EchoReply {
-  return JSON.parse(body.toString('utf8')) as EchoReply;
-}
 
 let http: TestServer;
 

@@ -9,18 +9,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Easy, libcurlVersion } from '../dist/index.js';
 import { native } from '../dist/native.js';
-import { startHttpServer, type TestServer } from './helpers/servers';
+import { echoOf, startHttpServer, type EchoReply, type TestServer } from './helpers/servers';
 import { rejection, sleep } from './helpers/wait';
 
 const [major, minor] = libcurlVersion.split('.').map(Number) as [number, number];
 const POOLED = major > 8 || (major === 8 && minor >= 12);
 const MAX_IDLE = 64;
-
-interface EchoReply {
-  method: string;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
 
 let http: TestServer;
 
@@ -42,7 +36,7 @@ function drainPool(): Easy[] {
 async function echo(easy: Easy): Promise<EchoReply> {
   const t = await easy.setopt('URL', `${http.url}/echo`).perform();
   expect(t.status).toBe(200);
-  return JSON.parse(t.body.toString('utf8')) as EchoReply;
+  return echoOf(t.body);
 }
 
 describe.runIf(POOLED)('handle pool (libcurl >= 8.12)', () => {

@@ -7,21 +7,14 @@
  * wrapper, a close deferred until libcurl returns keeps its wrapper out, and
  * the spares are bounded. Unlike the handle pool, this works on every libcurl.
  */
-import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CURL_SOCKOPT_OK, CurlError, Easy, IpPolicy, Multi, createSocket, libcurlVersion } from '../dist/index.js';
 import { spareWrapperCount } from '../dist/easy.js';
-import { startHttpServer, type TestServer } from './helpers/servers';
+import { connectTcp, echoOf, startHttpServer, type EchoReply, type TestServer } from './helpers/servers';
 import { rejection, sleep } from './helpers/wait';
 
 const MAX_SPARE = 64;
 const IS_788 = libcurlVersion.startsWith('7.88.');
-
-interface EchoReply {
-  method: string;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
 
 let http: TestServer;
 
@@ -43,18 +36,7 @@ function takeSpares(): Easy[] {
 async function echo(easy: Easy): Promise<EchoReply> {
   const t = await easy.setopt('URL', `${http.url}/echo`).perform();
   expect(t.status).toBe(200);
-  return JSON.parse(t.body.toString('utf8')) as EchoReply;
-}
-
-function connectTcp(port: number): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = net.connect({ port, host: '127.0.0.1' });
-    sock.once('error', reject);
-    sock.once('connect', () => {
-      sock.off('error', reject);
-      resolve(sock);
-    });
-  });
+  return echoOf(t.body);
 }
 
 describe('wrappers of closed Easy objects', () => {

@@ -135,6 +135,36 @@ export function expectedBytes(n: number): Buffer {
 const PATTERN_BLOCK: Buffer = expectedBytes(251 * 256);
 
 // ---------------------------------------------------------------------------
+// Client-side helpers
+// ---------------------------------------------------------------------------
+
+/** What /echo answers with: the request as the server saw it. */
+export interface EchoReply {
+  method: string;
+  url: string;
+  headers: Record<string, string | string[] | undefined>;
+  rawHeaders: string[];
+  body: string;
+  bodyBase64: string;
+}
+
+export function echoOf(body: Buffer): EchoReply {
+  return JSON.parse(body.toString('utf8')) as EchoReply;
+}
+
+/** A connected TCP net.Socket to a loopback port. */
+export function connectTcp(port: number, host = '127.0.0.1'): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect({ port, host });
+    sock.once('error', reject);
+    sock.once('connect', () => {
+      sock.off('error', reject);
+      resolve(sock);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------
 // Connection tracking shared by every kind of server
 // ---------------------------------------------------------------------------
 
