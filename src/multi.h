@@ -27,10 +27,11 @@ struct SocketRecord {
   Multi* owner = nullptr;
   curl_socket_t fd = CURL_SOCKET_BAD;
   bool pollInitialized = false;
-  // A pooled connection's record is kept after REMOVE, still polling, so the
-  // next transfer on it costs no epoll_ctl (see Multi::OnSocket). Only for
-  // sockets libcurl opened through us, which reach the close callback, where
-  // the record is released before the fd is closed.
+  // A pooled connection's record is kept after REMOVE (still polling if it
+  // was registered, and corked), so the next transfer on it costs no
+  // epoll_ctl and its request waits for the others (see Multi::OnSocket).
+  // Only for sockets libcurl opened through us, which reach the close
+  // callback, where the record is released before the fd is closed.
   bool cacheable = false;
   bool idle = false;
   // A socket libcurl asked to wait for before it was ever registered with uv:

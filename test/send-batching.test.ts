@@ -7,6 +7,8 @@
  * transfer runs, a corked request is never left waiting for the kernel's own
  * 200 ms flush, and sockets that cannot be corked (Unix) work as before.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Easy, IPPROTO_TCP, Multi, createSocket, getSocketOption, libcurlVersion } from '../dist/index.js';
 import { startHttpServer, startUnixServer, type TestServer } from './helpers/servers';
@@ -14,6 +16,28 @@ import { startHttpServer, startUnixServer, type TestServer } from './helpers/ser
 const TCP_CORK = 3; // <netinet/tcp.h>
 // Pooled connections keep their poll (and so their cork) only on libcurl 8.x.
 const CORKS = !libcurlVersion.startsWith('7.');
+
+/** Blocks the thread (and so the event loop) for `ms`. */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** test/children/eager-server.mjs, started; resolves with its port. */
+function startEagerServer(): Promise<{ port: number; child: ChildProcess }> {
+  const child = spawn(process.execPath, [path.resolve(__dirname, 'children', 'eager-server.mjs')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`eager-server exited (${code}) before listening`)));
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const m = /PORT (\d+)/.exec(out);
+      if (m) resolve({ port: Number(m[1]), child });
+    });
+  });
+}
 
 function corked(fd: number): number {
   return getSocketOption(fd, IPPROTO_TCP as number, TCP_CORK);
@@ -107,6 +131,46 @@ describe('requests on pooled connections', () => {
     } finally {
       for (const e of easies) e.close();
       multi.close();
+    }
+  });
+
+  it.runIf(CORKS)('a connection whose transfer ended before it ever waited on the loop is corked when idle too', async () => {
+    // The response is already there when libcurl reads right after sending
+    // (the server wrote it on accept, and PREREQFUNCTION holds the request
+    // back until it has): the transfer ends inside libcurl's first call for
+    // that socket, which is then never registered with the event loop. Its
+    // idle connection must be corked like any other, or the next request on
+    // it leaves on its own instead of with the others.
+    const { port, child } = await startEagerServer();
+    const multi = new Multi();
+    const fds: number[] = [];
+    let holdBack = true;
+    const easy = easyWithFds(`http://127.0.0.1:${port}/`, fds).setopt('PREREQFUNCTION', () => {
+      if (holdBack) sleepSync(300);
+      return 0;
+    });
+    try {
+      const first = await multi.perform(easy);
+      expect(first.body.toString()).toBe('eager\n');
+      expect(fds).toHaveLength(1);
+      expect(corked(fds[0]!)).toBe(1);
+
+      holdBack = false;
+      const seen: number[] = [];
+      easy.setopt('WRITEFUNCTION', (chunk: Buffer) => {
+        seen.push(corked(fds[0]!));
+        return chunk.length;
+      });
+      const second = await multi.perform(easy);
+      expect(second.status).toBe(200);
+      expect(seen.length).toBeGreaterThan(0);
+      expect(seen.every((v) => v === 0)).toBe(true);
+      expect(fds).toHaveLength(1);  // the same connection
+      expect(corked(fds[0]!)).toBe(1);
+    } finally {
+      easy.close();
+      multi.close();
+      child.stdin!.end();
     }
   });
 
