@@ -11,11 +11,9 @@ import { performance } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CURL_SOCKOPT_OK, Easy } from '../dist/index.js';
-import { O_CLOEXEC, fdFlags, fdsOfPid, isCloexec, listSocketFds, parseSocketInode, socketInode } from './helpers/fds';
+import { O_CLOEXEC, O_NONBLOCK, fdFlags, fdsOfPid, isCloexec, listSocketFds, parseSocketInode, socketInode } from './helpers/fds';
 import { startHttpServer, type TestServer } from './helpers/servers';
 import { waitUntil as waitFor } from './helpers/wait';
-
-const O_NONBLOCK = 0o4000;
 
 const CHILDREN_DIR = path.resolve(__dirname, 'children');
 const WORKERS_DIR = path.resolve(__dirname, 'workers');

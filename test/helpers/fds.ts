@@ -11,6 +11,8 @@ import * as fs from 'node:fs';
 
 /** O_CLOEXEC as it appears in the octal `flags:` line of /proc/<pid>/fdinfo/<fd>. */
 export const O_CLOEXEC = 0o2000000;
+/** O_NONBLOCK, likewise. */
+export const O_NONBLOCK = 0o4000;
 
 function readFdDir(dir: string): Map<number, string> {
   const out = new Map<number, string>();
