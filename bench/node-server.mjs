@@ -1,7 +1,8 @@
 // Fallback benchmark server (used when nginx is not installed): node:http in its own
 // process, keep-alive on (60 s, unlimited requests per connection), no logging.
 //   GET /small.txt -> 'hello world\n'     GET /1mib.bin -> 1 MiB of bytes
-// Prints {"port": N} on stdout once it listens on 127.0.0.1.
+// Listens on 127.0.0.1 on every port given as an argument (the harness gives several:
+// see NEW_CONN_PORTS in server.mjs), with one handler.
 import http from 'node:http';
 
 const small = Buffer.from('hello world\n');
@@ -13,7 +14,7 @@ const routes = new Map([
   ['/1mib.bin', { body: large, type: 'application/octet-stream' }],
 ]);
 
-const server = http.createServer((req, res) => {
+function handle(req, res) {
   const route = routes.get(req.url);
   if (!route || req.method !== 'GET') {
     res.writeHead(404, { 'content-length': 0 });
@@ -22,16 +23,17 @@ const server = http.createServer((req, res) => {
   }
   res.writeHead(200, { 'content-type': route.type, 'content-length': route.body.length });
   res.end(route.body);
-});
-server.keepAliveTimeout = 60_000;
-server.headersTimeout = 65_000;
-server.requestTimeout = 0;
-server.maxRequestsPerSocket = 0;
+}
 
-const port = Number(process.argv[2] ?? 0);
-server.listen({ host: '127.0.0.1', port, backlog: 4096 }, () => {
-  process.stdout.write(JSON.stringify({ port: server.address().port }) + '\n');
-});
+const ports = process.argv.slice(2).map(Number);
+for (const port of ports.length ? ports : [0]) {
+  const server = http.createServer(handle);
+  server.keepAliveTimeout = 60_000;
+  server.headersTimeout = 65_000;
+  server.requestTimeout = 0;
+  server.maxRequestsPerSocket = 0;
+  server.listen({ host: '127.0.0.1', port, backlog: 4096 });
+}
 // The harness stops us with SIGTERM; Ctrl-C reaches the harness, which then does so.
 // If the harness dies without doing it, its IPC channel closes and we exit too.
 process.on('SIGTERM', () => process.exit(0));
