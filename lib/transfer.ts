@@ -19,15 +19,20 @@ export function useScratch(info: Float64Array, body: Buffer): void {
   bodyScratch = body;
 }
 
+const copyBytes = Uint8Array.prototype.slice;
+
 function takeBody(body: Buffer | number | undefined): Buffer {
   if (typeof body !== 'number') {
     if (body === undefined) throw new Error('curl-sockets: a finished transfer came without its body');
     return body;
   }
-  const out = Buffer.allocUnsafeSlow(body);  // a Buffer of its own, never a slice of a pool
   // Never hand out unwritten bytes, whatever happened to the scratch buffer.
-  if (bodyScratch.copy(out, 0, 0, body) !== body) throw new Error('curl-sockets: the body scratch buffer is unusable');
-  return out;
+  if (body > bodyScratch.length) throw new Error('curl-sockets: the body scratch buffer is unusable');
+  // A copy in a Buffer of its own (never a slice of a pool), made by V8's
+  // built-in slice: Buffer#copy and Buffer.allocUnsafeSlow are JS functions
+  // that TurboFan compiles into every caller, many milliseconds of work that
+  // a short-lived process pays in its first thousands of transfers.
+  return copyBytes.call(bodyScratch, 0, body) as Buffer;
 }
 
 /** Splits a raw header block into [name, value] pairs; the status line and the blank line are not fields. */
