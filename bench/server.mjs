@@ -20,9 +20,11 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const SMALL_BODY = Buffer.from('hello world\n');
 const LARGE_BYTES = 1024 * 1024;
 // Extra listening ports for the new-connection scenarios: each such run gets the
-// next one in turn (see newConnOrigin in run.mjs), so a port comes back only after
+// next one in turn (see originFor in run.mjs), so a port comes back only after
 // this many runs, when the TIME_WAIT sockets of its last run are seconds old.
-export const NEW_CONN_PORTS = 16;
+const NEW_CONN_PORTS = 16;
+
+const originOf = (port) => `http://127.0.0.1:${port}`;
 
 export function findNginx() {
   const dirs = (process.env.PATH ?? '').split(':').filter(Boolean);
@@ -199,10 +201,11 @@ ${listens}
   });
   let stderr = '';
   child.stderr.on('data', (c) => { stderr += c; });
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = originOf(port);
+  const newConnOrigins = newConnPorts.map(originOf);
   const cleanupDir = () => rmSync(dir, { recursive: true, force: true });
   try {
-    await waitReady([origin, ...newConnPorts.map((p) => `http://127.0.0.1:${p}`)], child, 'nginx');
+    await waitReady([origin, ...newConnOrigins], child, 'nginx');
   } catch (err) {
     let log = '';
     try { log = readFileSync(path.join(dir, 'error.log'), 'utf8'); } catch { /* none */ }
@@ -221,7 +224,7 @@ ${listens}
     kind: 'nginx',
     description: `${version.replace(/^nginx version:\s*/, '') || 'nginx'} (${nginx}), 1 worker, access_log off, keep-alive 60 s, on ${origin}`,
     origin,
-    newConnOrigins: newConnPorts.map((p) => `http://127.0.0.1:${p}`),
+    newConnOrigins,
     pid: child.pid,
     cpuPid,
     small: { path: '/small.txt', bytes: SMALL_BODY.length },
@@ -245,9 +248,10 @@ async function startNodeServer(cpus) {
   const child = spawnPinned(cpus, process.execPath, [path.join(here, 'node-server.mjs'), String(port), ...newConnPorts.map(String)], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
-  const origin = `http://127.0.0.1:${port}`;
+  const origin = originOf(port);
+  const newConnOrigins = newConnPorts.map(originOf);
   try {
-    await waitReady([origin, ...newConnPorts.map((p) => `http://127.0.0.1:${p}`)], child, 'Node server');
+    await waitReady([origin, ...newConnOrigins], child, 'Node server');
   } catch (err) {
     child.kill('SIGKILL');
     throw err;
@@ -256,7 +260,7 @@ async function startNodeServer(cpus) {
     kind: 'node',
     description: `Node ${process.version} http server in a child process (bench/node-server.mjs), keep-alive 60 s, on ${origin}`,
     origin,
-    newConnOrigins: newConnPorts.map((p) => `http://127.0.0.1:${p}`),
+    newConnOrigins,
     pid: child.pid,
     cpuPid: child.pid,
     small: { path: '/small.txt', bytes: SMALL_BODY.length },
