@@ -4,7 +4,6 @@
  * null, misuse of handles in flight or closed, and closing handles with
  * transfers in flight.
  */
-import * as net from 'node:net';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CurlError, Easy, Multi } from '../dist/index.js';

@@ -27,7 +27,7 @@ import {
 } from '../dist/index.js';
 import { listFds, openFdCount } from './helpers/fds';
 import { startHttpServer, type TestServer } from './helpers/servers';
-import { sleep, waitUntil as waitFor } from './helpers/wait';
+import { waitUntil as waitFor } from './helpers/wait';
 
 // ---------------------------------------------------------------------------
 // Helpers
