@@ -72,6 +72,7 @@ void Easy::Open(Napi::Env env) {
   errorBuffer_[0] = '\0';
   headers_.clear();
   maxBodyBytes_ = -1;
+  streamedBytes_ = 0;
   bodyTooLarge_ = false;
   hasFault_ = false;
   failTransfer_ = false;
@@ -529,6 +530,7 @@ void Easy::Started(Multi* multi) {
   multi_ = multi;
   body_.Clear();
   headers_.clear();
+  streamedBytes_ = 0;
   bodyTooLarge_ = false;
   hasFault_ = false;
   failTransfer_ = false;

@@ -132,6 +132,7 @@ class Easy : public Napi::ObjectWrap<Easy> {
   Body body_;
   std::string headers_;
   double maxBodyBytes_ = -1;
+  double streamedBytes_ = 0;  // given to a JS WRITEFUNCTION so far (for maxBodyBytes)
   bool bodyTooLarge_ = false;
   bool hasFault_ = false;
   bool failTransfer_ = false;  // a callback with no failure value threw (DEBUGFUNCTION)

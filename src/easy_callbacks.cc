@@ -329,6 +329,12 @@ size_t Easy::OnWrite(char* data, size_t size, size_t count, void* clientp) {
   if (self->failTransfer_) return 0;
   if (!(self->callbacksSet_ & (1u << kWrite))) return self->AppendBody(data, length) ? length : 0;
   if (!self->state()->CanCallJs()) return 0;
+  // maxBodyBytes holds for a streamed body too: the callback never sees more.
+  if (self->maxBodyBytes_ >= 0 && self->streamedBytes_ + static_cast<double>(length) > self->maxBodyBytes_) {
+    self->bodyTooLarge_ = true;
+    return 0;
+  }
+  self->streamedBytes_ += static_cast<double>(length);
   return CallDataCallback(self, self->Slot(2 * kWrite).As<Napi::Function>(), self->Slot(2 * kWrite + 1), data, length,
                           "WRITEFUNCTION", &Easy::CallJs);
 }

@@ -443,6 +443,30 @@ describe('Easy: maxBodyBytes', () => {
       easy.close();
     }
   });
+
+  it('the limit also applies to a body streamed to a JS WRITEFUNCTION, which never sees more', async () => {
+    let seen = 0;
+    const easy = new Easy().setopt('WRITEFUNCTION', (chunk: Buffer) => {
+      seen += chunk.length;
+    });
+    try {
+      for (const url of [`${http.url}/bytes?n=100000`, `${http.url}/drip?chunks=5&interval=10`]) {
+        seen = 0;
+        easy.setopt('URL', url);
+        const err = await rejection(easy.perform({ maxBodyBytes: 2048 }));
+        expect(err).toBeInstanceOf(CurlError);
+        expect((err as CurlError).code).toBe('CURLE_FILESIZE_EXCEEDED');
+        expect(seen).toBeLessThanOrEqual(2048);
+      }
+      // The count starts again with each transfer.
+      seen = 0;
+      const ok = await easy.perform({ maxBodyBytes: 5120 });
+      expect(ok.status).toBe(200);
+      expect(seen).toBe(5120);
+    } finally {
+      easy.close();
+    }
+  });
 });
 
 describe('Easy: large body', () => {
