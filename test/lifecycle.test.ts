@@ -307,6 +307,33 @@ describe('worker threads', () => {
       await server.close();
     }
   }, 60_000);
+
+  // JS can no longer run once termination starts, so whatever the binding
+  // does with the callback's failure must not end in a fatal napi_throw.
+  for (const callback of ['WRITEFUNCTION', 'TIMERFUNCTION']) {
+    it(`terminating a worker while its ${callback} runs ends only the worker`, async () => {
+      const server = await startHttpServer();
+      try {
+        const worker = new Worker(path.join(WORKERS_DIR, 'transfer-worker.js'), { workerData: { mode: 'spin', url: server.url, callback } });
+        const messages: unknown[] = [];
+        worker.on('message', (m: unknown) => messages.push(m));
+        const exited = new Promise<number>((resolve) => worker.on('exit', resolve));
+        expect(await waitFor(() => messages.length > 0, 15_000)).toBe(true);
+        expect(messages[0]).toEqual({ inCallback: true });
+        await worker.terminate();
+        expect(await exited).toBe(1);
+        // This process is alive and the binding still works here.
+        const easy = new Easy().setopt('URL', `${server.url}/hello`);
+        try {
+          expect((await easy.perform()).status).toBe(200);
+        } finally {
+          easy.close();
+        }
+      } finally {
+        await server.close();
+      }
+    }, 60_000);
+  }
 });
 
 describe('garbage collection', () => {

@@ -3,9 +3,12 @@
 //     /bytes?n=<distinct>, checks each body, posts { done: true, results }.
 //   { mode: 'slow', url }: starts one transfer of /slow, posts { started: true },
 //     and is expected to be terminated while it is in flight.
+//   { mode: 'spin', url, callback }: a transfer whose WRITEFUNCTION (or the
+//     Multi's TIMERFUNCTION) posts { inCallback: true } and never returns, so
+//     the worker is terminated while JS runs inside a libcurl callback.
 'use strict';
 const { parentPort, workerData } = require('node:worker_threads');
-const { Easy } = require('../../dist/index.js');
+const { Easy, Multi } = require('../../dist/index.js');
 
 function expected(n) {
   const out = Buffer.allocUnsafe(n);
@@ -36,10 +39,28 @@ function slow() {
   parentPort.postMessage({ started: true });
 }
 
+function spin() {
+  const stall = () => {
+    parentPort.postMessage({ inCallback: true });
+    for (;;);
+  };
+  const easy = new Easy().setopt('URL', `${workerData.url}/hello`);
+  if (workerData.callback === 'WRITEFUNCTION') {
+    easy.setopt('WRITEFUNCTION', stall);
+    easy.perform().catch(() => {});
+    return;
+  }
+  const multi = new Multi();
+  multi.setopt('TIMERFUNCTION', stall);
+  multi.perform(easy).catch(() => {});
+}
+
 if (workerData.mode === 'transfers') {
   transfers().catch((err) => parentPort.postMessage({ done: false, error: String(err && err.stack ? err.stack : err) }));
 } else if (workerData.mode === 'slow') {
   slow();
+} else if (workerData.mode === 'spin') {
+  spin();
 } else {
   throw new Error(`unknown mode ${workerData.mode}`);
 }
