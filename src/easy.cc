@@ -480,6 +480,10 @@ Napi::Value Easy::UseConnectedSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
   if (handedFd_ != CURL_SOCKET_BAD && handedFd_ != fd) close(handedFd_);
+  // The connection of an earlier handed socket is keyed by the private path
+  // replaced below, so nothing could use it again: end it now, and keep at
+  // most one socket that points back at this Easy.
+  ReleaseHandedConnection();
   handedFd_ = fd;
   poolableHandle_ = false;  // the private pool key and its connection stay this handle's
   std::string key = "/nonexistent/curl-sockets/connected-socket-" + std::to_string(getpid()) + "-" +
@@ -496,19 +500,22 @@ void Easy::HandedSocketClosed() {
   if (privatePathActive_) restoreUnixPath_ = true;  // applied before the next transfer
 }
 
+void Easy::ReleaseHandedConnection() {
+  if (handedInUse_ == CURL_SOCKET_BAD) return;
+  // libcurl still holds the connection in its pool; shut it down so the
+  // peer sees it closed and libcurl drops it as dead.
+  shutdown(handedInUse_, SHUT_RDWR);
+  auto it = state_->openSockets.find(handedInUse_);
+  if (it != state_->openSockets.end() && it->second.handedBy == this) it->second.handedBy = nullptr;
+  handedInUse_ = CURL_SOCKET_BAD;
+}
+
 void Easy::ClearHandedSocket() {
   if (handedFd_ != CURL_SOCKET_BAD) {
     close(handedFd_);
     handedFd_ = CURL_SOCKET_BAD;
   }
-  if (handedInUse_ != CURL_SOCKET_BAD) {
-    // libcurl still holds the connection in its pool; shut it down so the
-    // peer sees it closed and libcurl drops it as dead.
-    shutdown(handedInUse_, SHUT_RDWR);
-    auto it = state_->openSockets.find(handedInUse_);
-    if (it != state_->openSockets.end()) it->second.handedBy = nullptr;
-    handedInUse_ = CURL_SOCKET_BAD;
-  }
+  ReleaseHandedConnection();
   if (privatePathActive_ && handle_ != nullptr) ApplyUserUnixPath();
   privatePathActive_ = false;
   restoreUnixPath_ = false;

@@ -112,6 +112,8 @@ class Easy : public Napi::ObjectWrap<Easy> {
   void SetCloseHook(Napi::Object pair);
   void ApplyUserUnixPath();
   void ClearHandedSocket();
+  // Ends the pooled connection of the handed socket in use, if any.
+  void ReleaseHandedConnection();
 
   // Open() sets every field below to its initial value, or Destroy() leaves
   // it so: a closed wrapper is reopened for the next Easy. A field added here

@@ -188,6 +188,34 @@ describe.skipIf(IS_788)('useConnectedSocket', () => {
         await server.close();
       }
     });
+
+    it('a second socket ends the first one\'s connection; close() then ends the second, also when the wrapper serves a new Easy', async () => {
+      const server = await startHttpServer();
+      const multi = new Multi();
+      const easy = new Easy();
+      let next: Easy | undefined;
+      try {
+        easy.setopt('URL', UNREACHABLE);
+        refuseAll(easy);
+        for (const expectedConnections of [1, 2]) {
+          easy.useConnectedSocket(await connectTcp(server.port));
+          expect((await multi.perform(easy)).status).toBe(200);
+          expect(server.connections).toBe(expectedConnections);
+          // Only the newest handed connection is left open.
+          await waitFor(() => server.openConnections() === 1, 1000, 'one open connection');
+        }
+        easy.close();
+        next = new Easy();  // may reopen the closed Easy's wrapper
+        await waitFor(() => server.openConnections() === 0, 1000, 'the server to see the private connection close');
+        next.setopt('URL', `${server.url}/hello`);
+        expect((await multi.perform(next)).status).toBe(200);
+      } finally {
+        easy.close();
+        next?.close();
+        multi.close();
+        await server.close();
+      }
+    });
   });
 
   describe('a Unix-domain net.Socket', () => {
