@@ -168,7 +168,8 @@ export class Easy {
     }
     if (!info.available) throw unknownOption(name);
     const checked = checkValue(info, value);
-    if (checked === null && (kind === NativeOptionKind.Long || kind === NativeOptionKind.OffT)) {
+    if (checked === null) {
+      // libcurl's NULL is not always the default (CAINFO, CAPATH): start over from reset.
       this.#values?.delete(info.id);
       this.#replay();
       return;
@@ -177,7 +178,9 @@ export class Easy {
     if (rc !== 0) throw CurlError.easy(rc, `${name}: ${native.strerror(rc)}`);
     const values = (this.#values ??= new Map());
     values.delete(info.id);  // keep the order of the latest set
-    if (checked !== null) values.set(info.id, checked);
+    // A replay must send the bytes of this call (libcurl copied them), not
+    // what the caller's Buffer holds by then.
+    values.set(info.id, checked instanceof Uint8Array && typeof value !== 'string' ? Buffer.from(checked) : checked);
   }
 
   // Its own function, so that V8 optimizes the plain-value path of #setopt

@@ -96,6 +96,9 @@ export class Multi {
       throw new Error("Multi.perform: a 'manual' Multi needs SOCKETFUNCTION and TIMERFUNCTION set first");
     }
     const { signal, maxBodyBytes } = options;
+    if (signal !== undefined && !(signal instanceof AbortSignal)) {
+      throw new TypeError(`signal must be an AbortSignal, not ${describe(signal)}`);
+    }
     if (maxBodyBytes !== undefined && (typeof maxBodyBytes !== 'number' || !(maxBodyBytes >= 0))) {
       throw new RangeError(`maxBodyBytes must be a number >= 0, not ${describe(maxBodyBytes)}`);
     }

@@ -38,7 +38,12 @@ function takeBody(body: Buffer | number | undefined): Buffer {
 /** Splits a raw header block into [name, value] pairs; the status line and the blank line are not fields. */
 export function parseHeaders(block: string): Array<[string, string]> {
   const fields: Array<[string, string]> = [];
+  // The status line is no field, whatever its reason phrase holds (a colon too).
   let start = 0;
+  if (block.startsWith('HTTP/')) {
+    const end = block.indexOf('\n');
+    start = end < 0 ? block.length : end + 1;
+  }
   while (start < block.length) {
     let end = block.indexOf('\n', start);
     if (end < 0) end = block.length;

@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CurlError, Easy, Multi } from '../dist/index.js';
-import { startHttpServer, type TestServer } from './helpers/servers';
+import { startHttpServer, startHttpsServer, type TestServer } from './helpers/servers';
 import { rejection, closedPort, waitUntil as waitFor } from './helpers/wait';
 
 /** The error `fn` throws synchronously; fails the test if it does not throw. */
@@ -164,6 +164,20 @@ describe('AbortSignal', () => {
     }
   });
 
+  it('a signal that is no AbortSignal is a TypeError, and the Easy stays usable', async () => {
+    const easy = new Easy().setopt('URL', `${http.url}/hello`);
+    try {
+      for (const signal of [{}, true, { aborted: false }]) {
+        const err = thrown(() => easy.perform({ signal: signal as unknown as AbortSignal }));
+        expect(err).toBeInstanceOf(TypeError);
+        expect((err as Error).message).toContain('AbortSignal');
+      }
+      expect((await easy.perform()).status).toBe(200);
+    } finally {
+      easy.close();
+    }
+  });
+
   it('a signal aborted after the transfer finished changes nothing', async () => {
     const easy = new Easy().setopt('URL', `${http.url}/hello`);
     const controller = new AbortController();
@@ -315,6 +329,58 @@ describe('null restores defaults', () => {
     } finally {
       easy.close();
       await server.close();
+    }
+  });
+});
+
+describe('null restores defaults: what libcurl holds', () => {
+  it('a replay sends the POSTFIELDS bytes of the setopt call, not what the caller\'s Buffer holds later', async () => {
+    const body = Buffer.from('AAAA');
+    const easy = new Easy().setopt('URL', `${http.url}/echo`).setopt('POSTFIELDS', body);
+    try {
+      body.fill('B');
+      easy.setopt('TIMEOUT', 5).setopt('TIMEOUT', null);  // reset + replay
+      const copy = easy.duphandle();
+      try {
+        for (const handle of [easy, copy]) {
+          const echo = JSON.parse((await handle.perform()).body.toString()) as { body: string };
+          expect(echo.body).toBe('AAAA');
+        }
+      } finally {
+        copy.close();
+      }
+    } finally {
+      easy.close();
+    }
+  });
+
+  it('CAINFO null gives the built-in CA file back, as on a fresh handle', async () => {
+    // libcurl names the CA file it uses in its debug text; NULL would be "none".
+    const https = await startHttpsServer();
+    const caFileOf = async (easy: Easy): Promise<string | undefined> => {
+      let caFile: string | undefined;
+      easy
+        .setopt('URL', `${https.url}/hello`)  // self-signed: the handshake fails either way, after the text
+        .setopt('VERBOSE', true)
+        .setopt('DEBUGFUNCTION', (type: number, data: Buffer) => {
+          const m = /CAfile: (\S+)/.exec(data.toString('latin1'));
+          if (m) caFile = m[1];
+        });
+      await rejection(easy.perform());
+      return caFile;
+    };
+    const fresh = new Easy();
+    const restored = new Easy().setopt('CAINFO', '/nonexistent/ca.pem');
+    restored.setopt('CAINFO', null);
+    try {
+      const expected = await caFileOf(fresh);
+      expect(expected).toMatch(/^\//);
+      const actual = await caFileOf(restored);
+      expect(actual).toBe(expected);
+    } finally {
+      fresh.close();
+      restored.close();
+      await https.close();
     }
   });
 });

@@ -10,6 +10,7 @@ import {
   expectedBytes,
   startHttpServer,
   startHttpsServer,
+  startRawTcpServer,
   startUnixServer,
   type TestServer,
   type UnixTestServer,
@@ -115,6 +116,28 @@ describe('Easy: basic HTTP', () => {
 });
 
 describe('Easy: redirects and headers', () => {
+  it('a status line whose reason phrase has a colon is no header field', async () => {
+    const server = await startRawTcpServer((peer) => {
+      peer.once('data', () => {
+        peer.end('HTTP/1.1 200 Fine: thanks\r\nX-One: 1\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+      });
+    });
+    const easy = new Easy().setopt('URL', `${server.url}/`);
+    try {
+      const t = await easy.perform();
+      expect(t.status).toBe(200);
+      expect(t.body.toString()).toBe('ok');
+      expect(t.headers).toEqual([
+        ['X-One', '1'],
+        ['Content-Length', '2'],
+        ['Connection', 'close'],
+      ]);
+    } finally {
+      easy.close();
+      await server.close();
+    }
+  });
+
   it('FOLLOWLOCATION follows /redirect/3 through 4 redirects to /hello', async () => {
     const easy = new Easy().setopt('URL', `${http.url}/redirect/3`).setopt('FOLLOWLOCATION', true);
     try {
