@@ -354,7 +354,7 @@ Napi::Value Easy::Getinfo(const Napi::CallbackInfo& info) {
 Napi::Value Easy::Reset(const Napi::CallbackInfo& info) {
   bool hard = info[0].ToBoolean().Value();
   if (hard) ClearHandedSocket();
-  curl_easy_reset(handle_);
+  ResetHandle(handle_);
   for (auto& entry : slists_) curl_slist_free_all(entry.second);
   slists_.clear();
   userUnixPathSet_ = false;

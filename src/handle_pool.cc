@@ -29,6 +29,11 @@ constexpr unsigned int kFirstVersionWithMultiSessionCache = 0x080C00;  // 8.12.0
 
 }  // namespace
 
+void ResetHandle(CURL* handle) {
+  curl_easy_reset(handle);
+  curl_easy_setopt(handle, CURLOPT_RESOLVE, static_cast<curl_slist*>(nullptr));
+}
+
 HandlePool::HandlePool() {
   enabled_ = curl_version_info(CURLVERSION_NOW)->version_num >= kFirstVersionWithMultiSessionCache;
   if (!enabled_) return;
@@ -53,7 +58,7 @@ void HandlePool::Give(CURL* handle) {
     curl_easy_cleanup(handle);
     return;
   }
-  curl_easy_reset(handle);
+  ResetHandle(handle);
   idle_.push_back(handle);
 }
 

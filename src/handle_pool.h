@@ -20,6 +20,11 @@
 
 namespace cs {
 
+// curl_easy_reset, plus what it leaves behind: a RESOLVE list set since the
+// last transfer stays pending (libcurl reads it when the next one starts),
+// and its owner frees it right after the reset.
+void ResetHandle(CURL* handle);
+
 class HandlePool {
  public:
   static constexpr size_t kMaxIdle = 64;

@@ -172,3 +172,34 @@ describe.runIf(!POOLED)(`handle pool (libcurl ${libcurlVersion}: off)`, () => {
     expect(native.idleHandleCount()).toBe(0);
   });
 });
+
+// curl_easy_reset keeps a RESOLVE list that no transfer has used yet as the
+// list to load when the next transfer starts; the binding frees its lists
+// after a reset, so the next transfer on that handle read freed memory.
+describe('a RESOLVE list no transfer used', () => {
+  const resolveEntry = (host: string): string => `${host}:${http.port}:127.0.0.1`;
+
+  it('does not outlive close(): the next Easy (maybe on the same handle) works', async () => {
+    for (let i = 0; i < 3; i++) {
+      new Easy().setopt('RESOLVE', [resolveEntry(`unused-${i}.test`)]).close();
+      const next = new Easy();
+      try {
+        expect((await echo(next)).url).toBe('/echo');
+      } finally {
+        next.close();
+      }
+    }
+  });
+
+  it('does not outlive reset() or null', async () => {
+    const easy = new Easy();
+    try {
+      easy.setopt('RESOLVE', [resolveEntry('after-reset.test')]).reset();
+      expect((await echo(easy)).url).toBe('/echo');
+      easy.setopt('RESOLVE', [resolveEntry('after-null.test')]).setopt('RESOLVE', null);
+      expect((await echo(easy)).url).toBe('/echo');
+    } finally {
+      easy.close();
+    }
+  });
+});
