@@ -58,7 +58,10 @@ function parseArgs(argv: string[]): Args {
       case '-L': case '--location': args.location = true; break;
       case '--max-time': {
         const seconds = Number(value());
-        if (!(seconds > 0)) throw new UsageError('--max-time takes a number of seconds > 0');
+        // TIMEOUT_MS is a C long of milliseconds; 0 would mean no limit at all.
+        if (!(seconds > 0) || seconds * 1000 > 2 ** 31 - 1) {
+          throw new UsageError('--max-time takes a number of seconds > 0 and below 2147483');
+        }
         args.maxTime = seconds;
         break;
       }
@@ -102,7 +105,7 @@ async function run(args: Args): Promise<number> {
     easy.setopt('POSTFIELDS', Buffer.concat(parts.flatMap((p, i) => (i ? [Buffer.from('&'), p] : [p]))));
   }
   if (args.location) easy.setopt('FOLLOWLOCATION', true);
-  if (args.maxTime !== undefined) easy.setopt('TIMEOUT_MS', Math.round(args.maxTime * 1000));
+  if (args.maxTime !== undefined) easy.setopt('TIMEOUT_MS', Math.max(1, Math.round(args.maxTime * 1000)));
   if (args.verbose) {
     const prefixes = ['* ', '< ', '> ', '', '', '', ''];
     easy.setopt('VERBOSE', true).setopt('DEBUGFUNCTION', (type, data) => {

@@ -60,6 +60,9 @@ describe('curl-sockets command line', () => {
     expect(refused.code).toBe(7);
     const slow = await run(['--max-time', '0.2', `${server.url}/slow?ms=3000`]);
     expect(slow.code).toBe(28);
+    // Under a millisecond is still a limit (TIMEOUT_MS 0 would mean none).
+    const tiny = await run(['--max-time', '0.0004', `${server.url}/slow?ms=3000`]);
+    expect(tiny.code).toBe(28);
   });
 
   it('--deny-private blocks loopback before connecting; --allow lets it through', async () => {
@@ -88,5 +91,9 @@ describe('curl-sockets command line', () => {
     const r = await run(['--nope']);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/Usage: curl-sockets/);
+    for (const seconds of ['0', '-1', 'soon', '1e300']) {
+      const bad = await run(['--max-time', seconds, `${server.url}/hello`]);
+      expect(bad.code, `--max-time ${seconds}`).toBe(2);
+    }
   });
 });
