@@ -181,12 +181,16 @@ export function checkValue(info: OptionInfo, value: unknown): unknown {
       noNul(name, value);
       return value;
     case 'slist':
+    {
       if (!Array.isArray(value)) throw new TypeError(`${name} takes an array of strings, not ${describe(value)}`);
-      for (const item of value) {
+      // A copy: a later replay (null on another option) must not see the caller's later changes.
+      const list: unknown[] = [...value];
+      for (const item of list) {
         if (typeof item !== 'string') throw new TypeError(`${name} takes an array of strings; it holds ${describe(item)}`);
         noNul(name, item);
       }
-      return value;
+      return list;
+    }
     case 'blob':
       if (Buffer.isBuffer(value)) return value;
       if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);

@@ -354,6 +354,20 @@ describe('null restores defaults: what libcurl holds', () => {
     }
   });
 
+  it('a replay sends the HTTPHEADER list of the setopt call, not the caller\'s array as changed later', async () => {
+    const headers = ['X-Kept: 1'];
+    const easy = new Easy().setopt('URL', `${http.url}/echo`).setopt('HTTPHEADER', headers);
+    try {
+      headers.push('X-Added-Later: 1');
+      easy.setopt('TIMEOUT', 5).setopt('TIMEOUT', null);  // reset + replay
+      const echo = JSON.parse((await easy.perform()).body.toString()) as { headers: Record<string, string> };
+      expect(echo.headers['x-kept']).toBe('1');
+      expect(echo.headers['x-added-later']).toBeUndefined();
+    } finally {
+      easy.close();
+    }
+  });
+
   it('CAINFO null gives the built-in CA file back, as on a fresh handle', async () => {
     // libcurl names the CA file it uses in its debug text; NULL would be "none".
     const https = await startHttpsServer();
