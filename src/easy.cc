@@ -27,7 +27,11 @@ enum InfoIndex : int {
 };
 
 int privatePathCounter = 0;  // only makes pool keys unique; racy use is harmless
+// Properties of the wrapper: the user's Easy, and the JS values this side
+// reads through weak references (see HeldByWrapper).
 constexpr const char* kOwnerKey = "owner";
+constexpr const char* kSlotsKey = "slots";
+constexpr const char* kCloseHookKey = "closeHook";
 
 double SecondsInfo(CURL* h, CURLINFO id) {
   curl_off_t us = 0;
@@ -152,7 +156,7 @@ Napi::Value Easy::Owner(Napi::Env env) {
 // The JS values of callbacks and the fault. TS attaches its array with the
 // first callback; a handle without one gets an array here on its first fault.
 Napi::Object Easy::Slots() {
-  if (slots_.IsEmpty()) slots_ = Napi::Persistent(Napi::Array::New(Env(), kFaultSlot + 1).As<Napi::Object>());
+  if (slots_.IsEmpty()) slots_ = HeldByWrapper(Value(), kSlotsKey, Napi::Array::New(Env(), kFaultSlot + 1));
   return slots_.Value();
 }
 
@@ -264,7 +268,7 @@ Napi::Value Easy::Setopt(const Napi::CallbackInfo& info) {
 // ([fn0, data0, fn1, data1, ..., fault]). TS writes it directly, so setting a
 // callback costs no element writes through napi.
 Napi::Value Easy::AttachSlots(const Napi::CallbackInfo& info) {
-  slots_ = Napi::Persistent(info[0].As<Napi::Object>());
+  slots_ = HeldByWrapper(Value(), kSlotsKey, info[0].As<Napi::Object>());
   return info.Env().Undefined();
 }
 
@@ -385,8 +389,27 @@ void Easy::SetCloseHook(Napi::Object pair) {
   auto hook = std::make_shared<CloseHook>();
   hook->state = state_;
   hook->owner = this;
-  hook->slots = Napi::Persistent(pair);
+  hook->slots = HeldByWrapper(Value(), kCloseHookKey, pair);
   closeHook_ = std::move(hook);
+}
+
+CloseHookClaim::CloseHookClaim(std::shared_ptr<CloseHook> hook) : hook_(std::move(hook)) {
+  if (hook_ && hook_->claims++ == 0) hook_->slots.Ref();
+}
+
+CloseHookClaim& CloseHookClaim::operator=(CloseHookClaim&& other) noexcept {
+  if (this != &other) {
+    Release();
+    hook_ = std::move(other.hook_);
+  }
+  return *this;
+}
+
+void CloseHookClaim::Release() {
+  if (!hook_) return;
+  // At teardown the reference is about to be deleted: no napi call then.
+  if (--hook_->claims == 0 && !hook_->state->tearingDown) hook_->slots.Unref();
+  hook_.reset();
 }
 
 // The user's own UNIX_SOCKET_PATH (or none), once a private pool key is gone.
@@ -432,6 +455,10 @@ Napi::Value Easy::Close(const Napi::CallbackInfo& info) {
     state_->Settle(env);  // rejects the transfer before the handle goes
   }
   Destroy();
+  // A closed wrapper may wait in TS for reuse: it keeps no user callback.
+  // (Set to undefined, not deleted, so the wrapper keeps its shape.)
+  Value().Set(kSlotsKey, env.Undefined());
+  Value().Set(kCloseHookKey, env.Undefined());
   return Napi::Boolean::New(env, true);  // closed now: the wrapper may be reopened
 }
 

@@ -151,7 +151,7 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
     curl_socket_t fd = self->handedFd_;
     self->handedFd_ = CURL_SOCKET_BAD;
     self->handedInUse_ = fd;
-    TrackSocket(s, fd, OpenSocket{nullptr, self, true});
+    TrackSocket(s, fd, OpenSocket{CloseHookClaim(), self, true});
     return fd;
   }
   curl_socket_t fd = CURL_SOCKET_BAD;
@@ -198,7 +198,7 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
     // no OPENSOCKETFUNCTION is set: it then skips an fcntl per connection.
     fd = socket(address->family, address->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, address->protocol);
   }
-  if (fd != CURL_SOCKET_BAD) TrackSocket(s, fd, OpenSocket{self->closeHook_, nullptr, false});
+  if (fd != CURL_SOCKET_BAD) TrackSocket(s, fd, OpenSocket{CloseHookClaim(self->closeHook_), nullptr, false});
   return fd;
 }
 
@@ -224,7 +224,7 @@ int Easy::OnSockopt(void* clientp, curl_socket_t fd, curlsocktype purpose) {
 int Easy::OnCloseSocket(void* clientp, curl_socket_t fd) {
   AddonState* s = static_cast<AddonState*>(clientp);
   for (Multi* multi : s->multis) multi->SocketClosing(fd);  // while fd is still this socket
-  std::shared_ptr<CloseHook> hook;
+  CloseHookClaim hook;  // held until the callback has returned
   bool handed = false;
   auto it = s->openSockets.find(fd);
   if (it != s->openSockets.end()) {
@@ -239,7 +239,7 @@ int Easy::OnCloseSocket(void* clientp, curl_socket_t fd) {
   }
   Napi::Env env(s->env);
   Napi::HandleScope scope(env);
-  Napi::Object slots = hook->slots.Value();
+  Napi::Object slots = hook.get()->slots.Value();
   curl_socket_t outerFd = s->closingFd;
   bool outerClosed = s->closingFdClosed;
   s->closingFd = fd;
@@ -257,7 +257,7 @@ int Easy::OnCloseSocket(void* clientp, curl_socket_t fd) {
     // libcurl ignores this callback's result, so the transfer may well
     // succeed: always surface the error as a warning, and also make it the
     // cause if the transfer fails.
-    Easy* owner = hook->owner;
+    Easy* owner = hook.get()->owner;
     if (owner != nullptr && owner->multi() != nullptr) owner->RecordFault(error);
     if (!s->emitWarning.IsEmpty()) {
       napi_value warning = error;

@@ -140,8 +140,9 @@ Multi::Multi(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Multi>(info) {
   uv_unref(reinterpret_cast<uv_handle_t*>(&keepAlive->handle));
   keepAlive_ = keepAlive.release();
 
-  Napi::Array slots = Napi::Array::New(env, kAbortCauseSlot + 1);
-  slots_ = Napi::Persistent(slots.As<Napi::Object>());
+  // Weak, held by the wrapper: a callback that uses its own Multi (as a
+  // manual driver does) must not keep an idle Multi alive for ever.
+  slots_ = HeldByWrapper(info.This().As<Napi::Object>(), "slots", Napi::Array::New(env, kAbortCauseSlot + 1));
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "curl-sockets:Multi", info.This().As<Napi::Object>());
   state_->multis.insert(this);
 }
@@ -155,7 +156,10 @@ Multi::~Multi() {
   }
 }
 
-Napi::Value Multi::Slot(int index) { return slots_.Value().Get(static_cast<uint32_t>(index)); }
+Napi::Value Multi::Slot(int index) {
+  Napi::Object slots = slots_.Value();
+  return slots.IsEmpty() ? Env().Undefined() : slots.Get(static_cast<uint32_t>(index));
+}
 
 void Multi::TransfersChanged() {
   bool busy = !transfers_.empty();

@@ -60,7 +60,10 @@ Napi::Value Poller::Start(const Napi::CallbackInfo& info) {
   int events = 0;
   if (wanted & CURL_CSELECT_IN) events |= UV_READABLE;
   if (wanted & CURL_CSELECT_OUT) events |= UV_WRITABLE;
-  callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+  // Weak, held by the wrapper: a callback that uses its own Poller must not
+  // keep a stopped one alive for ever (an active one is Ref()'d).
+  callback_ = Napi::Weak(info[1].As<Napi::Function>());
+  Value().Set("callback", info[1]);
   int rc = uv_poll_start(&handle_->handle, events, &Poller::OnPoll);
   if (rc != 0) {
     SystemError(env, -rc, "uv_poll_start").ThrowAsJavaScriptException();
@@ -80,6 +83,7 @@ Napi::Value Poller::Stop(const Napi::CallbackInfo& info) {
 
 Napi::Value Poller::Close(const Napi::CallbackInfo& info) {
   Shutdown();
+  Value().Set("callback", info.Env().Undefined());
   return info.Env().Undefined();
 }
 
@@ -97,6 +101,7 @@ void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
   napi_value args[] = {Napi::Number::New(env, status < 0 ? status : 0), Napi::Number::New(env, flags)};
   napi_value result;
   Napi::Function fn = self->callback_.Value();
+  if (fn.IsEmpty()) return;
   if (napi_call_function(env, env.Undefined(), fn, 2, args, &result) != napi_ok) {
     Napi::Value error = TakeException(env);
     if (!error.IsEmpty()) napi_fatal_exception(env, error);  // like any other event callback: uncaughtException

@@ -97,6 +97,11 @@ bool OwnedByLibcurl(AddonState* state, curl_socket_t fd) {
   return false;
 }
 
+Napi::ObjectReference HeldByWrapper(Napi::Object wrapper, const char* key, Napi::Object value) {
+  wrapper.Set(key, value);
+  return Napi::Weak(value);
+}
+
 Napi::Value TakeException(Napi::Env env) {
   bool pending = false;
   napi_value error = nullptr;

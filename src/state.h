@@ -21,13 +21,35 @@ class Multi;
 class Poller;
 struct CloseHook;
 
+// An open socket's claim on the close hook it was made with. The hook's JS
+// values are held strongly only while a claim exists: a CLOSESOCKETFUNCTION
+// that refers to its own Easy then keeps it alive while a connection may still
+// call it, not for ever.
+class CloseHookClaim {
+ public:
+  CloseHookClaim() = default;
+  explicit CloseHookClaim(std::shared_ptr<CloseHook> hook);
+  CloseHookClaim(CloseHookClaim&& other) noexcept = default;
+  CloseHookClaim& operator=(CloseHookClaim&& other) noexcept;
+  CloseHookClaim(const CloseHookClaim&) = delete;
+  CloseHookClaim& operator=(const CloseHookClaim&) = delete;
+  ~CloseHookClaim() { Release(); }
+
+  CloseHook* get() const { return hook_.get(); }
+  explicit operator bool() const { return hook_ != nullptr; }
+
+ private:
+  void Release();
+  std::shared_ptr<CloseHook> hook_;
+};
+
 // Every socket a transfer opened through the binding's opensocket, until
 // libcurl hands it to the close callback. `hook` is the user's
 // CLOSESOCKETFUNCTION that was current when the socket was opened (libcurl
 // keeps that one with the connection); `handedBy` marks a socket given with
 // Easy#useConnectedSocket, which the binding itself closes.
 struct OpenSocket {
-  std::shared_ptr<CloseHook> hook;
+  CloseHookClaim hook;
   Easy* handedBy = nullptr;
   bool handed = false;
   // The socket's inode, recorded where AddonState::verifySocketInodes: libcurl
@@ -165,6 +187,12 @@ inline napi_callback_scope OpenCallbackScope(Napi::Env env, AddonState* state, n
 
 // A system error shaped like Node's: message "syscall CODE", .code, .errno, .syscall.
 Napi::Error SystemError(Napi::Env env, int err, const char* syscall);
+
+// Stores `value` as property `key` of `wrapper` and returns a weak reference
+// to it, for fast access. The value then lives as long as the wrapper does,
+// and a callback in it that refers back to its own handle is a cycle the GC
+// can collect; a strong reference would be a root keeping both for ever.
+Napi::ObjectReference HeldByWrapper(Napi::Object wrapper, const char* key, Napi::Object value);
 
 // The pending JS exception, cleared; empty when none is pending (a call that
 // failed without throwing: the environment is going away).

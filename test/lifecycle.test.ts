@@ -358,4 +358,20 @@ describe('garbage collection', () => {
     const growth = (rss[rounds - 1] as number) - (rss[1] as number);
     expect(growth).toBeLessThan(16 * 1024 * 1024);
   }, 120_000);
+
+  it('handles whose callbacks refer to the handle itself are collected once unused; a close hook lives while its connection does', async () => {
+    const run = await runNode(['--expose-gc', path.join(CHILDREN_DIR, 'callback-cycles.mjs')], '{', 30_000);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const result = JSON.parse(run.stdout) as Record<string, { collected: boolean; ran: boolean }>;
+    const expected = { collected: true, ran: true };
+    expect(result).toEqual({
+      plainEasy: expected,  // the control: the child can see a collection at all
+      easyCallbacks: expected,
+      easyCloseSocket: expected,
+      closeHookOutlivesEasy: expected,
+      manualMulti: expected,
+      stoppedPoller: expected,
+    });
+  });
 });
