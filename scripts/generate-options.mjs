@@ -393,14 +393,16 @@ function optionValueType(entry, ctx) {
     case 'slist':
       return 'string[]';
     case 'off_t':
-      return 'number | bigint';
+      return ctx.offT ? 'number | bigint' : 'never';
     case 'blob':
       return 'Buffer';
     case 'cbpoint':
-      return 'unknown';
+      // The clientp of a supported callback takes any value; any other is refused.
+      return ctx.callbackData.includes(entry.canonical) ? 'unknown' : 'never';
     case 'object':
       // multi.h still declares SOCKETDATA/TIMERDATA as OBJECTPOINT: *DATA is the callback's clientp.
-      return ctx.objectTypes[entry.canonical] ?? (entry.canonical.endsWith('DATA') ? 'unknown' : 'never');
+      if (ctx.objectTypes[entry.canonical]) return ctx.objectTypes[entry.canonical];
+      return ctx.callbackData.includes(entry.canonical) ? 'unknown' : 'never';
     case 'function':
       return ctx.callbacks[entry.canonical] ?? 'never';
     default:
@@ -417,6 +419,9 @@ function optionDocs(entry, valueType, ctx) {
   const owned = ctx.owned[entry.canonical];
   if (owned) docs.push(`owned by the binding, setopt refuses it: ${owned}`);
   else if (valueType === 'never' && entry.kind === 'function') docs.push('callback not supported by the binding yet');
+  else if (valueType === 'never' && (entry.kind === 'cbpoint' || entry.canonical.endsWith('DATA'))) {
+    docs.push('data of a callback the binding does not support yet');
+  } else if (valueType === 'never' && entry.kind === 'off_t') docs.push('not supported by the binding (libcurl has ignored it since 7.62)');
   else if (valueType === 'never') docs.push('raw C pointer, not settable from JavaScript');
   if (entry.deprecated) docs.push(`@deprecated since ${entry.deprecated.since}: ${entry.deprecated.message}`);
   return docs;
@@ -435,8 +440,10 @@ function renderOptionInterface(interfaceName, description, entries, ctx) {
     const owned = ctx.owned[entry.canonical] !== undefined;
     const valueType = owned ? 'never' : optionValueType(entry, ctx);
     lines.push(...renderDocs(optionDocs(entry, valueType, ctx)));
-    // null restores the default; `unknown` already includes it and `never | null` is just null.
-    const withNull = valueType === 'unknown' ? 'unknown' : valueType === 'never' ? 'null' : `${valueType} | null`;
+    // null restores the default (of a multi option: removes a callback); `unknown` already
+    // includes it, and an option setopt refuses takes nothing, not even null.
+    const takesNull = valueType !== 'unknown' && valueType !== 'never' && (ctx.nullRestoresDefault || entry.kind === 'function');
+    const withNull = takesNull ? `${valueType} | null` : valueType;
     lines.push(`  ${entry.name}: ${withNull};`);
   }
   lines.push('}');
@@ -524,7 +531,7 @@ function renderOptionsTs(model) {
     ...renderInfoInterface(infos),
     ...renderOptionInterface(
       'MultiOptionValueTypes',
-      ['curl_multi_setopt value types. null restores the default.'],
+      ['curl_multi_setopt value types. null removes a callback; numeric options take a number.'],
       multi,
       ctxMulti,
     ),
@@ -675,16 +682,24 @@ function main() {
   checkAnnotatedNames('callback option', Object.keys(callbackMap), easyByName, ['function']);
   checkAnnotatedNames('multi callback option', Object.keys(multiCallbackMap), multiByName, ['function']);
   checkAnnotatedNames('binding-owned option', Object.keys(owned), easyByName);
+  checkAnnotatedNames('callback data option', annotationField(annotations, 'easyCallbacks', 'data'), easyByName, ['cbpoint']);
+  checkAnnotatedNames('multi callback data option', annotationField(annotations, 'multiCallbacks', 'data'), multiByName, ['object']);
 
   const ctxEasy = {
     objectTypes: annotationField(annotations, 'objectOptionTypes', 'types'),
     callbacks: callbackMap,
+    callbackData: annotationField(annotations, 'easyCallbacks', 'data'),
+    offT: true,
+    nullRestoresDefault: true,
     owned,
     constants: constantsByOption(families, 'options', easyByName),
   };
   const ctxMulti = {
     objectTypes: {},
     callbacks: multiCallbackMap,
+    callbackData: annotationField(annotations, 'multiCallbacks', 'data'),
+    offT: false,  // the only OFF_T multi options are the penalty sizes, ignored since 7.62
+    nullRestoresDefault: false,
     owned: {},
     constants: constantsByOption(families, 'multiOptions', multiByName),
   };

@@ -37,19 +37,20 @@ export type MultiTimerFunction = (timeoutMs: number, clientp: unknown) => number
 // Left out: WRITEINFO, CLOSEPOLICY (aliases of options libcurl no longer has).
 export interface EasyOptionValueTypes {
   /** owned by the binding, setopt refuses it: the binding passes its own transfer record to its native write callback */
-  WRITEDATA: null;
+  WRITEDATA: never;
   URL: string | null;
   PORT: number | null;
   PROXY: string | null;
   USERPWD: string | null;
   PROXYUSERPWD: string | null;
   RANGE: string | null;
-  READDATA: unknown;
+  /** data of a callback the binding does not support yet */
+  READDATA: never;
   /** owned by the binding, setopt refuses it: the binding owns the error buffer that CurlError messages come from */
-  ERRORBUFFER: null;
+  ERRORBUFFER: never;
   WRITEFUNCTION: WriteFunction | null;
   /** callback not supported by the binding yet */
-  READFUNCTION: null;
+  READFUNCTION: never;
   TIMEOUT: number | null;
   INFILESIZE: number | null;
   POSTFIELDS: string | Buffer | null;
@@ -65,7 +66,7 @@ export interface EasyOptionValueTypes {
    * raw C pointer, not settable from JavaScript
    * @deprecated since 7.56.0: Use CURLOPT_MIMEPOST
    */
-  HTTPPOST: null;
+  HTTPPOST: never;
   SSLCERT: string | null;
   KEYPASSWD: string | null;
   CRLF: boolean | number | null;
@@ -79,7 +80,7 @@ export interface EasyOptionValueTypes {
   TIMEVALUE: number | null;
   CUSTOMREQUEST: string | null;
   /** raw C pointer, not settable from JavaScript */
-  STDERR: null;
+  STDERR: never;
   POSTQUOTE: string[] | null;
   VERBOSE: boolean | number | null;
   HEADER: boolean | number | null;
@@ -101,7 +102,7 @@ export interface EasyOptionValueTypes {
    * callback not supported by the binding yet
    * @deprecated since 7.32.0: Use CURLOPT_XFERINFOFUNCTION
    */
-  PROGRESSFUNCTION: null;
+  PROGRESSFUNCTION: never;
   XFERINFODATA: unknown;
   AUTOREFERER: boolean | number | null;
   PROXYPORT: number | null;
@@ -145,22 +146,23 @@ export interface EasyOptionValueTypes {
   CAPATH: string | null;
   BUFFERSIZE: number | null;
   /** owned by the binding, setopt refuses it: always 1: Node ignores SIGPIPE and libcurl must never install signal handlers */
-  NOSIGNAL: null;
+  NOSIGNAL: never;
   /** owned by the binding, setopt refuses it: share handles are not exposed */
-  SHARE: null;
+  SHARE: never;
   /** values: CURLPROXY_* (exported constants) */
   PROXYTYPE: number | null;
   ACCEPT_ENCODING: string | null;
   /** owned by the binding, setopt refuses it: the binding maps a CURL* back to its Easy through CURLOPT_PRIVATE */
-  PRIVATE: null;
+  PRIVATE: never;
   HTTP200ALIASES: string[] | null;
   UNRESTRICTED_AUTH: boolean | number | null;
   FTP_USE_EPRT: boolean | number | null;
   /** values: CURLAUTH_* (exported constants) */
   HTTPAUTH: number | null;
   /** callback not supported by the binding yet */
-  SSL_CTX_FUNCTION: null;
-  SSL_CTX_DATA: unknown;
+  SSL_CTX_FUNCTION: never;
+  /** data of a callback the binding does not support yet */
+  SSL_CTX_DATA: never;
   /** values: CURLFTP_CREATE_DIR* (exported constants) */
   FTP_CREATE_MISSING_DIRS: number | null;
   /** values: CURLAUTH_* (exported constants) */
@@ -183,9 +185,12 @@ export interface EasyOptionValueTypes {
    * callback not supported by the binding yet
    * @deprecated since 7.18.0: Use CURLOPT_SEEKFUNCTION
    */
-  IOCTLFUNCTION: null;
-  /** @deprecated since 7.18.0: Use CURLOPT_SEEKDATA */
-  IOCTLDATA: unknown;
+  IOCTLFUNCTION: never;
+  /**
+   * data of a callback the binding does not support yet
+   * @deprecated since 7.18.0: Use CURLOPT_SEEKDATA
+   */
+  IOCTLDATA: never;
   FTP_ACCOUNT: string | null;
   COOKIELIST: string | null;
   IGNORE_CONTENT_LENGTH: boolean | number | null;
@@ -199,17 +204,17 @@ export interface EasyOptionValueTypes {
    * callback not supported by the binding yet
    * @deprecated since 7.82.0: Serves no purpose anymore
    */
-  CONV_FROM_NETWORK_FUNCTION: null;
+  CONV_FROM_NETWORK_FUNCTION: never;
   /**
    * callback not supported by the binding yet
    * @deprecated since 7.82.0: Serves no purpose anymore
    */
-  CONV_TO_NETWORK_FUNCTION: null;
+  CONV_TO_NETWORK_FUNCTION: never;
   /**
    * callback not supported by the binding yet
    * @deprecated since 7.82.0: Serves no purpose anymore
    */
-  CONV_FROM_UTF8_FUNCTION: null;
+  CONV_FROM_UTF8_FUNCTION: never;
   MAX_SEND_SPEED_LARGE: number | bigint | null;
   MAX_RECV_SPEED_LARGE: number | bigint | null;
   FTP_ALTERNATIVE_TO_USER: string | null;
@@ -236,8 +241,9 @@ export interface EasyOptionValueTypes {
   COPYPOSTFIELDS: string | Buffer | null;
   PROXY_TRANSFER_MODE: boolean | number | null;
   /** callback not supported by the binding yet */
-  SEEKFUNCTION: null;
-  SEEKDATA: unknown;
+  SEEKFUNCTION: never;
+  /** data of a callback the binding does not support yet */
+  SEEKDATA: never;
   CRLFILE: string | null;
   ISSUERCERT: string | null;
   ADDRESS_SCOPE: number | null;
@@ -263,8 +269,9 @@ export interface EasyOptionValueTypes {
   REDIR_PROTOCOLS: number | null;
   SSH_KNOWNHOSTS: string | null;
   /** callback not supported by the binding yet */
-  SSH_KEYFUNCTION: null;
-  SSH_KEYDATA: unknown;
+  SSH_KEYFUNCTION: never;
+  /** data of a callback the binding does not support yet */
+  SSH_KEYDATA: never;
   MAIL_FROM: string | null;
   MAIL_RCPT: string[] | null;
   FTP_USE_PRET: boolean | number | null;
@@ -275,18 +282,21 @@ export interface EasyOptionValueTypes {
   RTSP_TRANSPORT: string | null;
   RTSP_CLIENT_CSEQ: number | null;
   RTSP_SERVER_CSEQ: number | null;
-  INTERLEAVEDATA: unknown;
+  /** data of a callback the binding does not support yet */
+  INTERLEAVEDATA: never;
   /** callback not supported by the binding yet */
-  INTERLEAVEFUNCTION: null;
+  INTERLEAVEFUNCTION: never;
   WILDCARDMATCH: boolean | number | null;
   /** callback not supported by the binding yet */
-  CHUNK_BGN_FUNCTION: null;
+  CHUNK_BGN_FUNCTION: never;
   /** callback not supported by the binding yet */
-  CHUNK_END_FUNCTION: null;
+  CHUNK_END_FUNCTION: never;
   /** callback not supported by the binding yet */
-  FNMATCH_FUNCTION: null;
-  CHUNK_DATA: unknown;
-  FNMATCH_DATA: unknown;
+  FNMATCH_FUNCTION: never;
+  /** data of a callback the binding does not support yet */
+  CHUNK_DATA: never;
+  /** data of a callback the binding does not support yet */
+  FNMATCH_DATA: never;
   RESOLVE: string[] | null;
   TLSAUTH_USERNAME: string | null;
   TLSAUTH_PASSWORD: string | null;
@@ -329,9 +339,9 @@ export interface EasyOptionValueTypes {
   DEFAULT_PROTOCOL: string | null;
   STREAM_WEIGHT: number | null;
   /** raw C pointer, not settable from JavaScript */
-  STREAM_DEPENDS: null;
+  STREAM_DEPENDS: never;
   /** raw C pointer, not settable from JavaScript */
-  STREAM_DEPENDS_E: null;
+  STREAM_DEPENDS_E: never;
   TFTP_NO_OPTIONS: boolean | number | null;
   CONNECT_TO: string[] | null;
   TCP_FASTOPEN: boolean | number | null;
@@ -363,12 +373,13 @@ export interface EasyOptionValueTypes {
   SOCKS5_AUTH: number | null;
   SSH_COMPRESSION: boolean | number | null;
   /** raw C pointer, not settable from JavaScript */
-  MIMEPOST: null;
+  MIMEPOST: never;
   TIMEVALUE_LARGE: number | bigint | null;
   HAPPY_EYEBALLS_TIMEOUT_MS: number | null;
   /** callback not supported by the binding yet */
-  RESOLVER_START_FUNCTION: null;
-  RESOLVER_START_DATA: unknown;
+  RESOLVER_START_FUNCTION: never;
+  /** data of a callback the binding does not support yet */
+  RESOLVER_START_DATA: never;
   HAPROXYPROTOCOL: boolean | number | null;
   DNS_SHUFFLE_ADDRESSES: boolean | number | null;
   TLS13_CIPHERS: string | null;
@@ -378,10 +389,11 @@ export interface EasyOptionValueTypes {
   UPLOAD_BUFFERSIZE: number | null;
   UPKEEP_INTERVAL_MS: number | null;
   /** raw C pointer, not settable from JavaScript */
-  CURLU: null;
+  CURLU: never;
   /** callback not supported by the binding yet */
-  TRAILERFUNCTION: null;
-  TRAILERDATA: unknown;
+  TRAILERFUNCTION: never;
+  /** data of a callback the binding does not support yet */
+  TRAILERDATA: never;
   HTTP09_ALLOWED: boolean | number | null;
   /** values: CURLALTSVC_* (exported constants) */
   ALTSVC_CTRL: number | null;
@@ -401,11 +413,13 @@ export interface EasyOptionValueTypes {
   HSTS_CTRL: number | null;
   HSTS: string | null;
   /** callback not supported by the binding yet */
-  HSTSREADFUNCTION: null;
-  HSTSREADDATA: unknown;
+  HSTSREADFUNCTION: never;
+  /** data of a callback the binding does not support yet */
+  HSTSREADDATA: never;
   /** callback not supported by the binding yet */
-  HSTSWRITEFUNCTION: null;
-  HSTSWRITEDATA: unknown;
+  HSTSWRITEFUNCTION: never;
+  /** data of a callback the binding does not support yet */
+  HSTSWRITEDATA: never;
   AWS_SIGV4: string | null;
   DOH_SSL_VERIFYPEER: boolean | number | null;
   DOH_SSL_VERIFYHOST: number | null;
@@ -419,8 +433,9 @@ export interface EasyOptionValueTypes {
   /** values: CURLMIMEOPT_* (exported constants) */
   MIME_OPTIONS: number | null;
   /** callback not supported by the binding yet */
-  SSH_HOSTKEYFUNCTION: null;
-  SSH_HOSTKEYDATA: unknown;
+  SSH_HOSTKEYFUNCTION: never;
+  /** data of a callback the binding does not support yet */
+  SSH_HOSTKEYDATA: never;
   PROTOCOLS_STR: string | null;
   REDIR_PROTOCOLS_STR: string | null;
   /** values: CURLWS_RAW_MODE, CURLWS_NOAUTOPONG (exported constants) */
@@ -440,9 +455,12 @@ export interface EasyOptionValueTypes {
    * alias of WRITEDATA
    * owned by the binding, setopt refuses it: the binding passes its own transfer record to its native write callback
    */
-  FILE: null;
-  /** alias of READDATA */
-  INFILE: unknown;
+  FILE: never;
+  /**
+   * alias of READDATA
+   * data of a callback the binding does not support yet
+   */
+  INFILE: never;
   /** alias of HEADERDATA */
   WRITEHEADER: unknown;
   /** alias of XFERINFODATA */
@@ -564,28 +582,31 @@ export interface InfoValueTypes {
   HTTP_CODE: number;
 }
 
-// curl_multi_setopt value types. null restores the default.
+// curl_multi_setopt value types. null removes a callback; numeric options take a number.
 export interface MultiOptionValueTypes {
   SOCKETFUNCTION: MultiSocketFunction | null;
   SOCKETDATA: unknown;
   /** values: CURLPIPE_* (exported constants) */
-  PIPELINING: number | null;
+  PIPELINING: number;
   TIMERFUNCTION: MultiTimerFunction | null;
   TIMERDATA: unknown;
-  MAXCONNECTS: number | null;
-  MAX_HOST_CONNECTIONS: number | null;
-  MAX_PIPELINE_LENGTH: number | null;
-  CONTENT_LENGTH_PENALTY_SIZE: number | bigint | null;
-  CHUNK_LENGTH_PENALTY_SIZE: number | bigint | null;
+  MAXCONNECTS: number;
+  MAX_HOST_CONNECTIONS: number;
+  MAX_PIPELINE_LENGTH: number;
+  /** not supported by the binding (libcurl has ignored it since 7.62) */
+  CONTENT_LENGTH_PENALTY_SIZE: never;
+  /** not supported by the binding (libcurl has ignored it since 7.62) */
+  CHUNK_LENGTH_PENALTY_SIZE: never;
   /** raw C pointer, not settable from JavaScript */
-  PIPELINING_SITE_BL: null;
+  PIPELINING_SITE_BL: never;
   /** raw C pointer, not settable from JavaScript */
-  PIPELINING_SERVER_BL: null;
-  MAX_TOTAL_CONNECTIONS: number | null;
+  PIPELINING_SERVER_BL: never;
+  MAX_TOTAL_CONNECTIONS: number;
   /** callback not supported by the binding yet */
-  PUSHFUNCTION: null;
-  PUSHDATA: unknown;
-  MAX_CONCURRENT_STREAMS: number | null;
+  PUSHFUNCTION: never;
+  /** data of a callback the binding does not support yet */
+  PUSHDATA: never;
+  MAX_CONCURRENT_STREAMS: number;
 }
 
 export type EasyOptionName = keyof EasyOptionValueTypes;

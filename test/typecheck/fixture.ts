@@ -28,13 +28,33 @@ easy.setopt('HTTPHEADER', 'a: b');
 easy.setopt('WRITEDATA', {});
 // @ts-expect-error OPENSOCKETFUNCTION must return a number
 easy.setopt('OPENSOCKETFUNCTION', () => 'fd');
+// @ts-expect-error the binding owns WRITEDATA: not even null
+easy.setopt('WRITEDATA', null);
+// @ts-expect-error READFUNCTION is not supported: setopt refuses any value
+easy.setopt('READFUNCTION', null);
+// @ts-expect-error nor the data of a callback it does not support
+easy.setopt('READDATA', {});
+// @ts-expect-error SSL_CTX_DATA: the same
+easy.setopt('SSL_CTX_DATA', 1);
+// @ts-expect-error a raw C pointer option takes nothing
+easy.setopt('STDERR', null);
+easy.setopt('OPENSOCKETDATA', { any: 'value' });
+easy.setopt('PROGRESSDATA', 1);  // alias of XFERINFODATA
 // @ts-expect-error unknown info name
 easy.getinfo('NOT_AN_INFO');
 
 const multi = new Multi();
 multi.setopt('MAXCONNECTS', 10);
 multi.setopt('SOCKETFUNCTION', (e: Easy | null, fd: number, what: number) => (e && fd && what ? 0 : undefined));
+multi.setopt('SOCKETFUNCTION', null);
+multi.setopt('TIMERDATA', { any: 'value' });
 // @ts-expect-error MAXCONNECTS takes a number
 multi.setopt('MAXCONNECTS', 'ten');
+// @ts-expect-error a numeric multi option takes a number, not null
+multi.setopt('MAXCONNECTS', null);
+// @ts-expect-error ignored by libcurl since 7.62, refused by the binding
+multi.setopt('CONTENT_LENGTH_PENALTY_SIZE', 10);
+// @ts-expect-error PUSHFUNCTION is not supported, nor its data
+multi.setopt('PUSHDATA', {});
 
 export { status, url };
