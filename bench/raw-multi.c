@@ -10,7 +10,7 @@
  *
  *   --url URL --count N --concurrency C --expect-bytes B --warmup W
  *   --mode new-easy|reuse-easy --forbid-reuse --callbacks --latency --loop poll|epoll
- *   --rcvbuf BYTES
+ *   --rcvbuf BYTES --buffersize BYTES
  *
  * --loop poll (default): curl_multi_perform + curl_multi_poll.
  * --loop epoll: CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION + curl_multi_socket_action on an
@@ -19,6 +19,8 @@
  * (TCP_NODELAY, CURL_SOCKOPT_OK) and CLOSESOCKETFUNCTION (close()) written in C.
  * --rcvbuf BYTES sets SO_RCVBUF on every socket from a SOCKOPTFUNCTION, for the README's
  *   receive-buffer measurement. Without it the client keeps libcurl's and the kernel's defaults.
+ * --buffersize BYTES sets CURLOPT_BUFFERSIZE on every easy handle (libcurl's default is 16 KiB;
+ *   curl-sockets starts handles at 64 KiB on libcurl 8.7+), for the equal-settings comparison.
  *
  * Built by bench/run.mjs:  cc -O2 raw-multi.c $(curl-config --cflags --libs)
  */
@@ -62,6 +64,7 @@ struct options {
   int latency;
   int epoll;
   int rcvbuf;
+  long buffersize;
 };
 
 static struct options opt = {NULL, 1000, 1, -1, 0, 0, 0, 0, 0, 0, 0};
@@ -152,6 +155,7 @@ static CURL *make_easy(struct slot *s) {
   curl_easy_setopt(e, CURLOPT_HEADERDATA, &s->head);
   curl_easy_setopt(e, CURLOPT_PRIVATE, s);
   if (opt.forbid_reuse) curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+  if (opt.buffersize > 0) curl_easy_setopt(e, CURLOPT_BUFFERSIZE, opt.buffersize);
   if (opt.callbacks || opt.rcvbuf > 0) curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
   if (opt.callbacks) {
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
@@ -355,6 +359,7 @@ int main(int argc, char **argv) {
       {"latency", no_argument, 0, 'l'},
       {"loop", required_argument, 0, 'L'},
       {"rcvbuf", required_argument, 0, 'R'},
+      {"buffersize", required_argument, 0, 'B'},
       {0, 0, 0, 0},
   };
   long probe_timeout_ms = 10000;
@@ -376,6 +381,7 @@ int main(int argc, char **argv) {
       case 'k': opt.callbacks = 1; break;
       case 'l': opt.latency = 1; break;
       case 'R': opt.rcvbuf = atoi(optarg); break;
+      case 'B': opt.buffersize = atol(optarg); break;
       case 'L':
         if (strcmp(optarg, "epoll") == 0) opt.epoll = 1;
         else if (strcmp(optarg, "poll") == 0) opt.epoll = 0;

@@ -89,6 +89,11 @@ const CLIENTS = [
   // SOCKOPTFUNCTION (in C, and in JS), the socket tuning the README measures for s3.
   { name: 'raw-c-rcvbuf', desc: 'raw-c-reuse with SO_RCVBUF 4 MiB set in a C SOCKOPTFUNCTION', ...{ cmd: RAW_BIN, args: ['--mode', 'reuse-easy', '--rcvbuf', String(4 << 20)] }, callbacks: true, native: true, optional: true },
   { name: 'curl-sockets-rcvbuf', desc: 'curl-sockets-reuse with SO_RCVBUF 4 MiB set in a JS SOCKOPTFUNCTION', ...nodeClient('curl-sockets.mjs', ['--mode', 'reuse-easy', '--rcvbuf', String(4 << 20)]), callbacks: true, optional: true },
+  // Also only with --only: the receive buffer at equal sizes. curl-sockets starts
+  // handles at 64 KiB (libcurl 8.7+), raw C keeps libcurl's 16 KiB: these two
+  // give each the other's size.
+  { name: 'raw-c-reuse-64k', desc: 'raw-c-reuse with BUFFERSIZE 64 KiB', ...{ cmd: RAW_BIN, args: ['--mode', 'reuse-easy', '--buffersize', '65536'] }, callbacks: true, native: true, optional: true },
+  { name: 'curl-sockets-reuse-16k', desc: 'curl-sockets-reuse with BUFFERSIZE 16 KiB (libcurl\'s default)', ...nodeClient('curl-sockets.mjs', ['--mode', 'reuse-easy', '--buffersize', '16384']), callbacks: true, optional: true },
   { name: 'undici', desc: 'undici Pool (connections = concurrency, pipelining 1)', ...nodeClient('undici.mjs') },
   { name: 'node-http', desc: 'node:http with a keep-alive Agent (maxSockets = concurrency)', ...nodeClient('node-http.mjs') },
   { name: 'fetch', desc: "global fetch, body read with arrayBuffer()", ...nodeClient('fetch.mjs') },
@@ -96,7 +101,12 @@ const CLIENTS = [
 
 // The C reference that each client is compared with in the target checks: the same
 // handle strategy (new handle per request, or reused handles).
-const C_COUNTERPART = { 'curl-sockets': 'raw-c', 'curl-sockets-reuse': 'raw-c-reuse', 'curl-sockets-rcvbuf': 'raw-c-rcvbuf' };
+const C_COUNTERPART = {
+  'curl-sockets': 'raw-c',
+  'curl-sockets-reuse': 'raw-c-reuse',
+  'curl-sockets-rcvbuf': 'raw-c-rcvbuf',
+  'curl-sockets-reuse-16k': 'raw-c-reuse',
+};
 
 function makeScenarios(quick) {
   const q = (full, small) => (quick ? small : full);
@@ -407,6 +417,14 @@ function targetChecks(summary, runs) {
       add(`${s} peak RSS vs undici`, cs, s, 'undici', us, 'peakRssMiB', '<=', 1.1);
     }
   }
+  // s3 with both clients at the same receive buffer size, when the optional
+  // clients ran (--only ...,raw-c-reuse-64k,curl-sockets-reuse-16k).
+  if (get('s3-1mib', 'raw-c-reuse-64k')) {
+    add('s3 throughput, both at 64 KiB, vs raw-c-reuse-64k', 'curl-sockets-reuse', 's3-1mib', 'raw-c-reuse-64k', 's3-1mib', 'rps', '>=', 0.9);
+  }
+  if (get('s3-1mib', 'curl-sockets-reuse-16k')) {
+    add('s3 throughput, both at 16 KiB, vs raw-c-reuse', 'curl-sockets-reuse-16k', 's3-1mib', 'raw-c-reuse', 's3-1mib', 'rps', '>=', 0.9);
+  }
   return checks;
 }
 
@@ -454,7 +472,7 @@ function printReport(summary, checks, scenarios, clients, rounds) {
   }
   out.push('');
   out.push(`Medians of ${rounds} round(s). spread = (max - min) / median over the rounds (req/s; latency: p50 and p99).`);
-  out.push('÷ raw C: curl-sockets-reuse is compared with raw-c-reuse (same handle strategy), curl-sockets-rcvbuf with raw-c-rcvbuf, every other client with raw-c.');
+  out.push('÷ raw C: curl-sockets-reuse (and -16k) is compared with raw-c-reuse (same handle strategy), curl-sockets-rcvbuf with raw-c-rcvbuf, every other client with raw-c.');
   out.push('CPU µs/req = client user + system CPU over the timed work / requests (all threads of the process).');
   out.push('server CPU = the server process\'s CPU per request × req/s, in % of one core (near 100%: the server is the bottleneck).');
   out.push('other load = CPU used by other processes on this machine during a run, in % of one core (should be near 0).');

@@ -149,6 +149,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   auto state = std::make_shared<AddonState>();
   state->env = env;
   state->verifySocketInodes = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
+  // 64 KiB: the size Node reads sockets with, in the range curl's maintainers advise.
+  state->defaultBufferSize = curl_version_info(CURLVERSION_NOW)->version_num >= 0x080700 ? 65536L : 0L;
   napi_get_uv_event_loop(env, &state->loop);
   state->bodyPool = std::make_shared<BodyPool>(state->loop, state);
   // The instance data holds one StatePtr; objects hold others, so the state

@@ -93,6 +93,7 @@ void Easy::Open(Napi::Env env) {
     return;
   }
   InstallOwnedOptions();
+  ApplyDefaults();
   state_->easies.insert(this);
 }
 
@@ -120,6 +121,13 @@ void Easy::InstallOwnedOptions() {
     if (kind == kWrite || kind == kHeader) continue;
     if (callbacksSet_ & (1u << kind)) ApplyCallbackOption(kind, true);
   }
+}
+
+// The binding's defaults where they differ from libcurl's, on a new or reset
+// handle: not owned, so the user's own value (set, or replayed by TS after a
+// reset) wins, and a duphandle copy keeps the original's.
+void Easy::ApplyDefaults() {
+  if (state_->defaultBufferSize > 0) curl_easy_setopt(handle_, CURLOPT_BUFFERSIZE, state_->defaultBufferSize);
 }
 
 // Callbacks whose libcurl option is only set while a JS function is.
@@ -364,6 +372,7 @@ Napi::Value Easy::Reset(const Napi::CallbackInfo& info) {
   userUnixPathSet_ = false;
   userUnixPath_.clear();
   InstallOwnedOptions();
+  ApplyDefaults();
   if (privatePathActive_) curl_easy_setopt(handle_, CURLOPT_UNIX_SOCKET_PATH, privatePath_.c_str());
   return info.Env().Undefined();
 }

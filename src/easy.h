@@ -105,6 +105,7 @@ class Easy : public Napi::ObjectWrap<Easy> {
 
   void Open(Napi::Env env);
   void InstallOwnedOptions();
+  void ApplyDefaults();
   void ApplyCallbackOption(int kind, bool on);
   Napi::Object Slots();
   Napi::Value Slot(int index);

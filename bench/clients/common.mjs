@@ -22,6 +22,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
     warmup: 0,
     mode: 'new-easy',
     rcvbuf: 0,
+    buffersize: 0,
     probeTimeoutMs: 10000,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -38,6 +39,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
       case '--warmup': o.warmup = Number(next()); break;
       case '--mode': o.mode = next(); break;
       case '--rcvbuf': o.rcvbuf = Number(next()); break;
+      case '--buffersize': o.buffersize = Number(next()); break;
       case '--probe-timeout-ms': o.probeTimeoutMs = Number(next()); break;
       case '--forbid-reuse': o.forbidReuse = true; break;
       case '--callbacks': o.callbacks = true; break;

@@ -4,7 +4,8 @@
 // All transfers run on one Multi (Multi.perform). --forbid-reuse sets FORBID_REUSE;
 // --callbacks installs OPENSOCKETFUNCTION + SOCKOPTFUNCTION + CLOSESOCKETFUNCTION in JS
 // (the same work raw-multi.c does in C with --callbacks). --rcvbuf BYTES sets SO_RCVBUF
-// on every socket from a JS SOCKOPTFUNCTION (raw-multi.c --rcvbuf in C).
+// on every socket from a JS SOCKOPTFUNCTION (raw-multi.c --rcvbuf in C). --buffersize BYTES
+// sets BUFFERSIZE (the binding's default is 64 KiB on libcurl 8.7+, libcurl's is 16 KiB).
 import { runClient } from './common.mjs';
 
 runClient(async (opts) => {
@@ -35,6 +36,7 @@ runClient(async (opts) => {
   const configure = (easy) => {
     easy.setopt('URL', opts.url);
     if (opts.forbidReuse) easy.setopt('FORBID_REUSE', true);
+    if (opts.buffersize > 0) easy.setopt('BUFFERSIZE', opts.buffersize);
     if (opts.callbacks || opts.rcvbuf > 0) easy.setopt('SOCKOPTFUNCTION', sockopt);
     if (opts.callbacks) {
       easy.setopt('OPENSOCKETFUNCTION', opensocket);
