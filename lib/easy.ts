@@ -91,6 +91,11 @@ export class Easy {
   // when libcurl calls back, and keeps a transfer's fault in the last slot).
   // Made with the first callback option.
   #slots: unknown[] | undefined;
+  // The [fn, data] of the current CLOSESOCKETFUNCTION, which connections opened
+  // with it keep natively. Held here: the native side only refers to it weakly
+  // (strongly while such a connection is open), so a callback that uses this
+  // Easy forms no cycle through a GC root.
+  #closeHook: unknown[] | undefined;
   #locks: Map<number, string> | undefined;
   #lockUseConnectedSocket: string | undefined;
   #harden: ((easy: Easy) => void) | undefined;
@@ -193,8 +198,8 @@ export class Easy {
     slots[part === 'function' ? fnIndex : fnIndex + 1] = checked;
     const on = slots[fnIndex] !== undefined;
     // CLOSESOCKETFUNCTION: the pair stays with the connections opened while it is set.
-    const closeHook = kind === CallbackKind.CloseSocket && on ? [slots[fnIndex], slots[fnIndex + 1]] : undefined;
-    this.#native.setCallback(kind, on, closeHook);
+    if (kind === CallbackKind.CloseSocket) this.#closeHook = on ? [slots[fnIndex], slots[fnIndex + 1]] : undefined;
+    this.#native.setCallback(kind, on, kind === CallbackKind.CloseSocket ? this.#closeHook : undefined);
     if (kind === CallbackKind.Xferinfo && !on) {
       // Setting the callback turned the progress meter's switch on; put back the user's value or the default.
       this.#native.setopt(NOPROGRESS, NativeOptionKind.Long, this.#values?.get(NOPROGRESS) ?? 1);
@@ -240,6 +245,7 @@ export class Easy {
       }
       slots.fill(undefined);
     }
+    this.#closeHook = undefined;
     this.#native.reset(true);
     this.#values = undefined;
     this.#harden?.(this);
@@ -255,6 +261,11 @@ export class Easy {
       for (let i = 0; i < FAULT_SLOT; i++) slots[i] = this.#slots[i];
     }
     this.#native.duphandle(copy.#native);
+    if (this.#closeHook) {
+      // The copy's connections get a close hook of the copy's own.
+      copy.#closeHook = [...this.#closeHook];
+      copy.#native.setCallback(CallbackKind.CloseSocket, true, copy.#closeHook);
+    }
     copy.#values = this.#values && new Map(this.#values);
     copy.#locks = this.#locks && new Map(this.#locks);
     copy.#lockUseConnectedSocket = this.#lockUseConnectedSocket;

@@ -27,11 +27,7 @@ enum InfoIndex : int {
 };
 
 int privatePathCounter = 0;  // only makes pool keys unique; racy use is harmless
-// Properties of the wrapper: the user's Easy, and the JS values this side
-// reads through weak references (see HeldByWrapper).
 constexpr const char* kOwnerKey = "owner";
-constexpr const char* kSlotsKey = "slots";
-constexpr const char* kCloseHookKey = "closeHook";
 
 double SecondsInfo(CURL* h, CURLINFO id) {
   curl_off_t us = 0;
@@ -164,7 +160,8 @@ Napi::Value Easy::Owner(Napi::Env env) {
 // The JS values of callbacks and the fault. TS attaches its array with the
 // first callback; a handle without one gets an array here on its first fault.
 Napi::Object Easy::Slots() {
-  if (slots_.IsEmpty()) slots_ = HeldByWrapper(Value(), kSlotsKey, Napi::Array::New(Env(), kFaultSlot + 1));
+  // Strong: an array of our own holds no user callback, so it forms no cycle.
+  if (slots_.IsEmpty()) slots_ = Napi::Persistent(Napi::Array::New(Env(), kFaultSlot + 1).As<Napi::Object>());
   return slots_.Value();
 }
 
@@ -276,7 +273,11 @@ Napi::Value Easy::Setopt(const Napi::CallbackInfo& info) {
 // ([fn0, data0, fn1, data1, ..., fault]). TS writes it directly, so setting a
 // callback costs no element writes through napi.
 Napi::Value Easy::AttachSlots(const Napi::CallbackInfo& info) {
-  slots_ = HeldByWrapper(Value(), kSlotsKey, info[0].As<Napi::Object>());
+  // Weak: TS keeps the array in the user's Easy, which the wrapper's `owner`
+  // property holds while a transfer is in flight (the only time libcurl calls
+  // these). A strong reference would be a GC root, and a callback that uses
+  // its own Easy would keep both alive for ever.
+  slots_ = Napi::Weak(info[0].As<Napi::Object>());
   return info.Env().Undefined();
 }
 
@@ -398,7 +399,7 @@ void Easy::SetCloseHook(Napi::Object pair) {
   auto hook = std::make_shared<CloseHook>();
   hook->state = state_;
   hook->owner = this;
-  hook->slots = HeldByWrapper(Value(), kCloseHookKey, pair);
+  hook->slots = Napi::Weak(pair);  // TS keeps the pair in the user's Easy; claims make it strong
   closeHook_ = std::move(hook);
 }
 
@@ -434,14 +435,9 @@ void Easy::CopyStateFrom(const Easy& other) {
     slists_[entry.first] = list;
     curl_easy_setopt(handle_, static_cast<CURLoption>(entry.first), list);
   }
-  // TS has attached the copy's slots (a copy of the original's) already.
+  // TS has attached the copy's slots (a copy of the original's) already, and
+  // gives it a close hook of its own after this.
   callbacksSet_ = other.callbacksSet_;
-  if (callbacksSet_ & (1u << kCloseSocket)) {
-    Napi::Array pair = Napi::Array::New(Env(), 2);
-    pair.Set(0u, Slot(2 * kCloseSocket));
-    pair.Set(1u, Slot(2 * kCloseSocket + 1));
-    SetCloseHook(pair);
-  }
   userUnixPathSet_ = other.userUnixPathSet_;
   userUnixPath_ = other.userUnixPath_;
   if (other.privatePathActive_) ApplyUserUnixPath();  // the private pool key belongs to the original's handed socket
@@ -464,10 +460,6 @@ Napi::Value Easy::Close(const Napi::CallbackInfo& info) {
     state_->Settle(env);  // rejects the transfer before the handle goes
   }
   Destroy();
-  // A closed wrapper may wait in TS for reuse: it keeps no user callback.
-  // (Set to undefined, not deleted, so the wrapper keeps its shape.)
-  Value().Set(kSlotsKey, env.Undefined());
-  Value().Set(kCloseHookKey, env.Undefined());
   return Napi::Boolean::New(env, true);  // closed now: the wrapper may be reopened
 }
 
