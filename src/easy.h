@@ -40,7 +40,7 @@ enum EndReason : int {
 // The user's CLOSESOCKETFUNCTION with its data, shared by every connection
 // that was opened while it was set: libcurl copies the callback into the
 // connection, so it must outlive the Easy. `slots` is weak while no socket
-// claims the hook (the Easy's wrapper holds the array then), strong otherwise.
+// claims the hook (the user's Easy holds the array then), strong otherwise.
 struct CloseHook {
   StatePtr state;
   Napi::ObjectReference slots;  // [fn, data]
