@@ -60,10 +60,9 @@ Napi::Value Poller::Start(const Napi::CallbackInfo& info) {
   int events = 0;
   if (wanted & CURL_CSELECT_IN) events |= UV_READABLE;
   if (wanted & CURL_CSELECT_OUT) events |= UV_WRITABLE;
-  // Weak, held by the wrapper: a callback that uses its own Poller must not
-  // keep a stopped one alive for ever (an active one is Ref()'d).
-  callback_ = Napi::Weak(info[1].As<Napi::Function>());
-  Value().Set("callback", info[1]);
+  // Held by the wrapper: a callback that uses its own Poller must not keep a
+  // stopped one alive for ever (an active one is Ref()'d).
+  callback_ = HeldByWrapper(Value(), "callback", info[1].As<Napi::Object>());
   int rc = uv_poll_start(&handle_->handle, events, &Poller::OnPoll);
   if (rc != 0) {
     SystemError(env, -rc, "uv_poll_start").ThrowAsJavaScriptException();
@@ -100,7 +99,7 @@ void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
   napi_value args[] = {Napi::Number::New(env, status < 0 ? status : 0), Napi::Number::New(env, flags)};
   napi_value result;
-  Napi::Function fn = self->callback_.Value();
+  Napi::Object fn = self->callback_.Value();
   if (fn.IsEmpty()) return;
   if (napi_call_function(env, env.Undefined(), fn, 2, args, &result) != napi_ok) {
     Napi::Value error = TakeException(env);

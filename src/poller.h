@@ -32,7 +32,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
   StatePtr state_;
   Handle* handle_ = nullptr;
   bool active_ = false;
-  Napi::FunctionReference callback_;
+  Napi::ObjectReference callback_;  // weak; the wrapper's `callback` property holds it
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
 };
 
