@@ -4,33 +4,17 @@ import { internals, type Easy, type Pending } from './easy';
 import { EndReason, InfoIndex, MultiCallbackKind, native, type NativeMulti } from './native';
 import { callOpenSocket, openSocketRewrite } from './open-socket-call';
 import { describe, multiOptionInfo, updateCallbackSlot, type CallbackSlot } from './options';
-import { SMALL_BODY_BYTES, makeTransfer, transferError, useScratch } from './transfer';
+import { SMALL_BODY_BYTES, onTransferDone, transferError, useScratch } from './transfer';
 import type { MultiOptions, PerformOptions, Transfer } from './types';
 
-// One hand-over per finished transfer, called by the native side after
-// libcurl has returned (so settling a promise never re-enters libcurl).
+// The TS hooks the native side calls (onTransferDone: once per finished transfer).
 const scratch = native.initialize({
   infoScratchLength: InfoIndex.Count,
   bodyScratchLength: SMALL_BODY_BYTES,
   emitWarning: (error) => process.emitWarning(error instanceof Error ? error : String(error)),
   callOpenSocket,
   openSocketRewrite,
-  onTransferDone(nativeEasy, code, reason, message, body, headers, primaryIp, localIp, fault, multiCause) {
-    const easy = nativeEasy?.owner as Easy | undefined;
-    if (!easy) return;
-    const pending = internals.takePending(easy);
-    if (!pending) return;
-    if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
-    if (code !== 0 || reason !== EndReason.Libcurl) {
-      pending.reject(transferError(code, reason, message, fault, multiCause, pending.signal));
-      return;
-    }
-    try {
-      pending.resolve(makeTransfer(body, headers, primaryIp, localIp));
-    } catch (error) {
-      pending.reject(error);  // never leave the promise pending
-    }
-  },
+  onTransferDone,
 });
 useScratch(scratch.infoScratch, scratch.bodyScratch);
 

@@ -1,8 +1,9 @@
-// Turns what the native side reports for a finished transfer into the
-// Transfer a promise resolves to, or the error it rejects with.
+// Settles the promise of a finished transfer from what the native side
+// reports: the Transfer it resolves to, or the error it rejects with.
+import { internals, type Easy } from './easy';
 import { CurlError, abortError } from './errors';
-import { EndReason, InfoIndex } from './native';
-import type { Transfer, TransferInfo } from './types';
+import { EndReason, InfoIndex, type TransferDoneHandler } from './native';
+import type { TransferInfo } from './types';
 
 /** The largest body handed over through bodyScratch. */
 export const SMALL_BODY_BYTES = 16 * 1024;
@@ -35,67 +36,82 @@ function takeBody(body: Buffer | number | undefined): Buffer {
   return copyBytes.call(bodyScratch, 0, body) as Buffer;
 }
 
-/** Splits a raw header block into [name, value] pairs; the status line and the blank line are not fields. */
-export function parseHeaders(block: string): Array<[string, string]> {
-  const fields: Array<[string, string]> = [];
-  // The status line is no field, whatever its reason phrase holds (a colon too).
-  let start = 0;
-  if (block.startsWith('HTTP/')) {
-    const end = block.indexOf('\n');
-    start = end < 0 ? block.length : end + 1;
+/**
+ * Settles the promise of a finished transfer: the native side calls this once
+ * per transfer, after libcurl has returned (so settling never re-enters
+ * libcurl). A successful transfer resolves to its Transfer, built here from
+ * the scratch memory.
+ *
+ * One function on purpose, with the header parsing and the info snapshot
+ * written out in it: V8 optimizes a helper that gets hot before its caller on
+ * its own, and then again inlined into the caller. As helpers, the header
+ * parser was compiled three times and the Transfer's construction twice, about
+ * a fifth of all TurboFan work in the bench's s2, where every connection is new
+ * and compilation competes with the transfers for the client's core.
+ */
+export const onTransferDone: TransferDoneHandler = (nativeEasy, code, reason, message, body, headers, primaryIp, localIp, fault, multiCause) => {
+  const easy = nativeEasy?.owner as Easy | undefined;
+  if (!easy) return;
+  const pending = internals.takePending(easy);
+  if (!pending) return;
+  if (pending.onAbort) pending.signal?.removeEventListener('abort', pending.onAbort);
+  if (code !== 0 || reason !== EndReason.Libcurl) {
+    pending.reject(transferError(code, reason, message, fault, multiCause, pending.signal));
+    return;
   }
-  while (start < block.length) {
-    let end = block.indexOf('\n', start);
-    if (end < 0) end = block.length;
-    const lineEnd = end > start && block.charCodeAt(end - 1) === 13 ? end - 1 : end;
-    if (lineEnd > start) {
-      const first = block.charCodeAt(start);
-      if (first === 32 || first === 9) {
-        // obsolete line folding: continues the previous field's value
-        const last = fields[fields.length - 1];
-        if (last) last[1] = `${last[1]} ${block.slice(start, lineEnd).trim()}`;
-      } else {
-        const colon = block.indexOf(':', start);
-        if (colon > start && colon < lineEnd) fields.push([block.slice(start, colon), block.slice(colon + 1, lineEnd).trim()]);
-      }
+  try {
+    // The final response's fields as [name, value] pairs. The status line is
+    // no field, whatever its reason phrase holds (a colon too), nor is the
+    // blank line that ends the block.
+    const fields: Array<[string, string]> = [];
+    let start = 0;
+    if (headers.startsWith('HTTP/')) {
+      const end = headers.indexOf('\n');
+      start = end < 0 ? headers.length : end + 1;
     }
-    start = end + 1;
+    while (start < headers.length) {
+      let end = headers.indexOf('\n', start);
+      if (end < 0) end = headers.length;
+      const lineEnd = end > start && headers.charCodeAt(end - 1) === 13 ? end - 1 : end;
+      if (lineEnd > start) {
+        const first = headers.charCodeAt(start);
+        if (first === 32 || first === 9) {
+          // obsolete line folding: continues the previous field's value
+          const last = fields[fields.length - 1];
+          if (last) last[1] = `${last[1]} ${headers.slice(start, lineEnd).trim()}`;
+        } else {
+          const colon = headers.indexOf(':', start);
+          if (colon > start && colon < lineEnd) fields.push([headers.slice(start, colon), headers.slice(colon + 1, lineEnd).trim()]);
+        }
+      }
+      start = end + 1;
+    }
+    const n = infoScratch;
+    const info: TransferInfo = {
+      primaryIp,
+      primaryPort: n[InfoIndex.PrimaryPort] as number,
+      localIp,
+      localPort: n[InfoIndex.LocalPort] as number,
+      numConnects: n[InfoIndex.NumConnects] as number,
+      redirectCount: n[InfoIndex.RedirectCount] as number,
+      httpVersion: n[InfoIndex.HttpVersion] as number,
+      sizeDownload: n[InfoIndex.SizeDownload] as number,
+      sizeUpload: n[InfoIndex.SizeUpload] as number,
+      timings: {
+        nameLookup: n[InfoIndex.NameLookup] as number,
+        connect: n[InfoIndex.Connect] as number,
+        appConnect: n[InfoIndex.AppConnect] as number,
+        preTransfer: n[InfoIndex.PreTransfer] as number,
+        startTransfer: n[InfoIndex.StartTransfer] as number,
+        total: n[InfoIndex.Total] as number,
+        redirect: n[InfoIndex.Redirect] as number,
+      },
+    };
+    pending.resolve({ status: n[InfoIndex.Status] as number, headers: fields, body: takeBody(body), info });
+  } catch (error) {
+    pending.reject(error);  // never leave the promise pending
   }
-  return fields;
-}
-
-export function makeInfo(primaryIp: string | null, localIp: string | null): TransferInfo {
-  const n = infoScratch;
-  return {
-    primaryIp,
-    primaryPort: n[InfoIndex.PrimaryPort] as number,
-    localIp,
-    localPort: n[InfoIndex.LocalPort] as number,
-    numConnects: n[InfoIndex.NumConnects] as number,
-    redirectCount: n[InfoIndex.RedirectCount] as number,
-    httpVersion: n[InfoIndex.HttpVersion] as number,
-    sizeDownload: n[InfoIndex.SizeDownload] as number,
-    sizeUpload: n[InfoIndex.SizeUpload] as number,
-    timings: {
-      nameLookup: n[InfoIndex.NameLookup] as number,
-      connect: n[InfoIndex.Connect] as number,
-      appConnect: n[InfoIndex.AppConnect] as number,
-      preTransfer: n[InfoIndex.PreTransfer] as number,
-      startTransfer: n[InfoIndex.StartTransfer] as number,
-      total: n[InfoIndex.Total] as number,
-      redirect: n[InfoIndex.Redirect] as number,
-    },
-  };
-}
-
-export function makeTransfer(body: Buffer | number | undefined, headers: string, primaryIp: string | null, localIp: string | null): Transfer {
-  return {
-    status: infoScratch[InfoIndex.Status] as number,
-    headers: parseHeaders(headers),
-    body: takeBody(body),
-    info: makeInfo(primaryIp, localIp),
-  };
-}
+};
 
 /** The rejection for a transfer that did not succeed. */
 export function transferError(
