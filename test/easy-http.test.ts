@@ -116,6 +116,29 @@ describe('Easy: basic HTTP', () => {
 });
 
 describe('Easy: redirects and headers', () => {
+  it('an obsolete folded line continues the previous field, and repeated names are kept in order', async () => {
+    const server = await startRawTcpServer((peer) => {
+      peer.once('data', () => {
+        peer.end('HTTP/1.1 200 OK\r\nX-Long: first part\r\n   second part \r\nX-Rep: a\r\nX-Rep: b\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok');
+      });
+    });
+    const easy = new Easy().setopt('URL', `${server.url}/`);
+    try {
+      const t = await easy.perform();
+      expect(t.status).toBe(200);
+      expect(t.headers).toEqual([
+        ['X-Long', 'first part second part'],
+        ['X-Rep', 'a'],
+        ['X-Rep', 'b'],
+        ['Content-Length', '2'],
+        ['Connection', 'close'],
+      ]);
+    } finally {
+      easy.close();
+      await server.close();
+    }
+  });
+
   it('a status line whose reason phrase has a colon is no header field', async () => {
     const server = await startRawTcpServer((peer) => {
       peer.once('data', () => {
