@@ -124,15 +124,10 @@ std::string EncodeSockaddr(Napi::Value addressValue, Napi::Value portValue, curl
 
 Napi::Value Easy::CallJs(Napi::Function fn, std::initializer_list<napi_value> args) {
   napi_env env = Env();
-  // In the transfer's own async context, but only inside a uv event entry,
-  // whose scope stays outermost: a scope opened here then never drains
-  // microtasks while libcurl is on the stack.
-  napi_callback_scope scope = nullptr;
-  if (transferContext_ != nullptr && state_->entryScopeDepth > 0) {
-    napi_open_callback_scope(env, state_->scopeResource.Value(), transferContext_, &scope);
-  }
+  // In the transfer's own async context (inside a uv event entry; within
+  // perform() the caller's context is the transfer's anyway).
   napi_value result = nullptr;
-  napi_status status = napi_call_function(env, Env().Undefined(), fn, args.size(), args.begin(), &result);
+  napi_status status = CallInEntry(Env(), state_.get(), transferContext_, fn, args.size(), args.begin(), &result);
   Napi::Value value;
   if (status == napi_ok) {
     value = Napi::Value(env, result);
@@ -140,7 +135,6 @@ Napi::Value Easy::CallJs(Napi::Function fn, std::initializer_list<napi_value> ar
     Napi::Value error = TakeException(env);
     if (!error.IsEmpty()) RecordFault(error);
   }
-  if (scope != nullptr) napi_close_callback_scope(env, scope);
   return value;
 }
 
@@ -246,7 +240,7 @@ int Easy::OnCloseSocket(void* clientp, curl_socket_t fd) {
   s->closingFdClosed = false;
   napi_value args[] = {Napi::Number::New(env, fd), slots.Get(1u)};
   napi_value result;
-  napi_status status = napi_call_function(env, env.Undefined(), slots.Get(0u), 2, args, &result);
+  napi_status status = CallInEntry(env, s, nullptr, slots.Get(0u), 2, args, &result);
   bool closed = s->closingFdClosed;
   s->closingFd = outerFd;
   s->closingFdClosed = outerClosed;

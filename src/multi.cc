@@ -427,7 +427,7 @@ void Multi::RunReadyEvents() {
   Napi::Env env = Env();
   Napi::HandleScope handleScope(env);
   Napi::CallbackScope callbackScope(env, OpenCallbackScope(env, state_.get(), *asyncContext_));
-  EntryScopeCount entry(state_.get());
+  EntryScopeCount entry(state_.get(), *asyncContext_);
   {
     LibcurlCall call(state_.get());
     for (const ReadyEvent& event : runningEvents_) {
@@ -598,7 +598,7 @@ void Multi::EventEntry(curl_socket_t fd, int events) {
   Napi::Env env = Env();
   Napi::HandleScope handleScope(env);
   Napi::CallbackScope callbackScope(env, OpenCallbackScope(env, state_.get(), *asyncContext_));
-  EntryScopeCount entry(state_.get());
+  EntryScopeCount entry(state_.get(), *asyncContext_);
   RunSocketAction(fd, events);
   state_->Settle(env);
 }
@@ -632,7 +632,7 @@ void Multi::OnUvTimer(uv_timer_t* handle) {
 void Multi::CallUser(int kind, std::initializer_list<napi_value> args) {
   Napi::Env env = Env();
   napi_value result = nullptr;
-  napi_status status = napi_call_function(env, env.Undefined(), Slot(2 * kind), args.size(), args.begin(), &result);
+  napi_status status = CallInEntry(env, state_.get(), nullptr, Slot(2 * kind), args.size(), args.begin(), &result);
   const char* name = kind == kSocketFunction ? "SOCKETFUNCTION" : "TIMERFUNCTION";
   if (status != napi_ok) {
     Napi::Value error = TakeException(env);

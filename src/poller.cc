@@ -93,7 +93,7 @@ void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
   Napi::Env env = self->Env();
   Napi::HandleScope handleScope(env);
   Napi::CallbackScope callbackScope(env, OpenCallbackScope(env, self->state_.get(), *self->asyncContext_));
-  EntryScopeCount entry(self->state_.get());
+  EntryScopeCount entry(self->state_.get(), *self->asyncContext_);
   int flags = 0;
   if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
   if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
@@ -101,7 +101,7 @@ void Poller::OnPoll(uv_poll_t* handle, int status, int events) {
   napi_value result;
   Napi::Object fn = self->callback_.Value();
   if (fn.IsEmpty()) return;
-  if (napi_call_function(env, env.Undefined(), fn, 2, args, &result) != napi_ok) {
+  if (CallInEntry(env, self->state_.get(), nullptr, fn, 2, args, &result) != napi_ok) {
     Napi::Value error = TakeException(env);
     if (!error.IsEmpty()) napi_fatal_exception(env, error);  // like any other event callback: uncaughtException
   }

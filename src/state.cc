@@ -17,6 +17,13 @@ StatePtr GetState(Napi::Env env) {
   return *env.GetInstanceData<StatePtr>();
 }
 
+napi_status CallInEntry(Napi::Env env, AddonState* state, napi_async_context context, napi_value fn, size_t argc,
+                        const napi_value* argv, napi_value* result) {
+  if (state->entryScopeDepth == 0) return napi_call_function(env, env.Undefined(), fn, argc, argv, result);
+  if (context == nullptr) context = state->entryContext;
+  return napi_make_callback(env, context, env.Global(), fn, argc, argv, result);
+}
+
 void AddonState::UvCloseFinished() {
   --pendingUvCloses;
   if (tearingDown && pendingUvCloses == 0 && cleanupHook != nullptr) {

@@ -84,6 +84,8 @@ struct AddonState {
   // > 0 while a uv event entry's callback scope is open (Multi, Poller):
   // scopes opened inside it never drain microtasks themselves.
   int entryScopeDepth = 0;
+  // The async context of the innermost open entry (its Multi's or Poller's).
+  napi_async_context entryContext = nullptr;
 
   uv_loop_t* loop = nullptr;
   napi_env env = nullptr;
@@ -162,8 +164,36 @@ class ScopedDepth {
 using LibcurlCall = ScopedDepth<&AddonState::libcurlDepth>;
 // A stretch where JS must not run (GC finalizers, teardown).
 using NoJsScope = ScopedDepth<&AddonState::noJsDepth>;
-// A uv event entry's callback scope (see AddonState::entryScopeDepth).
-using EntryScopeCount = ScopedDepth<&AddonState::entryScopeDepth>;
+// Marks a uv event entry whose callback scope is open in `context` (see
+// AddonState::entryScopeDepth), for CallInEntry.
+class EntryScopeCount {
+ public:
+  EntryScopeCount(AddonState* state, napi_async_context context)
+      : state_(state), outerContext_(state->entryContext) {
+    ++state_->entryScopeDepth;
+    state_->entryContext = context;
+  }
+  ~EntryScopeCount() {
+    --state_->entryScopeDepth;
+    state_->entryContext = outerContext_;
+  }
+  EntryScopeCount(const EntryScopeCount&) = delete;
+  EntryScopeCount& operator=(const EntryScopeCount&) = delete;
+
+ private:
+  AddonState* state_;
+  napi_async_context outerContext_;
+};
+
+// Calls a JS function. Inside a uv event entry it runs in `context`, or in
+// the entry's own context when that is null; outside one, in the caller's.
+// napi_make_callback, not a callback scope around napi_call_function: from
+// Node 24 on, AsyncLocalStorage lives in V8's continuation data, which
+// napi_make_callback restores and napi_open_callback_scope does not. It
+// needs an object for `this`: the global object, as a sloppy function gets.
+// Nested in the entry's scope, it never drains microtasks.
+napi_status CallInEntry(Napi::Env env, AddonState* state, napi_async_context context, napi_value fn, size_t argc,
+                        const napi_value* argv, napi_value* result);
 
 // Closes a heap-allocated uv handle wrapper and deletes it in the close
 // callback, where libuv is done with its memory. T has `handle` and a StatePtr `state`.

@@ -421,6 +421,24 @@ describe('async context of the callbacks', () => {
     }
   });
 
+  it("a Multi's SOCKETFUNCTION, called from socket events, sees the store the Multi was created in", async () => {
+    const multi = als.run('creator', () => new Multi());
+    const stores: Array<string | undefined> = [];
+    multi.setopt('SOCKETFUNCTION', () => {
+      stores.push(als.getStore());
+    });
+    const easy = new Easy().setopt('URL', `${http.url}/bytes?n=200000`).setopt('FORBID_REUSE', true);
+    try {
+      const t = await als.run('caller', () => multi.perform(easy));
+      expect(t.status).toBe(200);
+      expect(stores.length).toBeGreaterThan(0);
+      expect(stores.filter((store) => store !== 'creator')).toEqual([]);
+    } finally {
+      easy.close();
+      multi.close();
+    }
+  });
+
   it('on the default Multi, a later request does not see the store of the first one', async () => {
     const first: Array<[string, string | undefined]> = [];
     const second: Array<[string, string | undefined]> = [];
