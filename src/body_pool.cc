@@ -92,9 +92,31 @@ void* BodyPool::Take(size_t capacity) {
 }
 
 void BodyPool::Give(void* block, size_t capacity) {
-  if (shutDown_ || cachedBytes_ + capacity > kMaxCachedBytes) {
+  if (shutDown_ || capacity > kMaxCachedBytes) {
     munmap(block, capacity);
     return;
+  }
+  // Full: the block just freed is the likelier one to be asked for next, so
+  // room is made by unmapping the oldest free blocks of the other size that
+  // holds the most. Only when this size alone fills the cache does it go.
+  while (cachedBytes_ + capacity > kMaxCachedBytes) {
+    auto victim = free_.end();
+    for (auto it = free_.begin(); it != free_.end(); ++it) {
+      if (it->first == capacity || it->second.blocks.empty()) continue;
+      if (victim == free_.end() || it->first * it->second.blocks.size() > victim->first * victim->second.blocks.size()) {
+        victim = it;
+      }
+    }
+    if (victim == free_.end()) {
+      munmap(block, capacity);
+      return;
+    }
+    FreeList& list = victim->second;
+    munmap(list.blocks.front(), victim->first);
+    list.blocks.erase(list.blocks.begin());
+    if (list.untouched > 0) --list.untouched;
+    cachedBytes_ -= victim->first;
+    if (list.blocks.empty()) free_.erase(victim);
   }
   free_[capacity].blocks.push_back(block);
   cachedBytes_ += capacity;

@@ -29,6 +29,9 @@ interface ChildResult {
   heldCount: number;
   collected: PoolStats;
   idle: PoolStats;
+  fullCache: PoolStats;
+  largeReused: number;
+  afterLarge: PoolStats;
   bad: number;
 }
 
@@ -92,12 +95,16 @@ describe('memory for large bodies', () => {
     expect(run.result.bad).toBe(0);
   });
 
-  it('200 dropped 1 MiB bodies reuse memory as minor GCs free them', () => {
+  it('200 dropped 1 MiB bodies reuse memory as V8 frees them', () => {
     const { natural } = run.result;
     expect(natural.mapped + natural.reused).toBe(200);
     // Left to full GCs alone (external memory V8 is not told to collect
-    // young), about 70 blocks are mapped here; at the minor-GC pace about 35.
-    expect(natural.mapped).toBeLessThanOrEqual(50);
+    // young), about 70-78 blocks are mapped here; at the minor-GC pace about
+    // 35. V8 13 (Node 24) starts no minor GC for external memory before its
+    // external-memory limit starts a full one, and none during full marking:
+    // there the full-GC pace is all there is (README, "Compatibility").
+    const minorGcPace = Number(process.versions.v8.split('.')[0]) < 13;
+    expect(natural.mapped).toBeLessThanOrEqual(minorGcPace ? 50 : 90);
   });
 
   it('a body still held is never handed out again, while freed blocks of mixed sizes are', () => {
@@ -112,6 +119,13 @@ describe('memory for large bodies', () => {
     expect(run.result.collected.cachedBytes).toBeLessThanOrEqual(64 * MiB);
     expect(run.result.idle.cachedBytes).toBe(0);
     expect(run.result.idle.liveBytes).toBe(0);
+  });
+
+  it('a full cache makes room for a block of another size by unmapping its oldest blocks', () => {
+    expect(run.result.fullCache.cachedBytes).toBeGreaterThan(60 * MiB);
+    // The first 3 MiB block is mapped; the four after it reuse it.
+    expect(run.result.largeReused).toBe(4);
+    expect(run.result.afterLarge.cachedBytes).toBeLessThanOrEqual(64 * MiB);
   });
 });
 

@@ -171,7 +171,8 @@ describe('where a large body is written', () => {
 
   it('over 64 MiB announced: natively, not as an up-front Buffer', async () => {
     const growth = await growthWhileStalled(100 * 1024 * 1024);
-    expect(growth.pooled).toBe(0);
+    // Nothing taken from the pool (a GC meanwhile may free earlier bodies).
+    expect(growth.pooled).toBeLessThanOrEqual(0);
     expect(growth.buffers).toBeLessThan(16 * 1024 * 1024);
   });
 });

@@ -75,6 +75,20 @@ await collect();
 result.collected = native.bodyPoolStats();
 await new Promise((resolve) => setTimeout(resolve, 2500));
 result.idle = native.bodyPoolStats();
+
+// D: a cache filled with free 1 MiB blocks still takes back a 3 MiB one, at
+// the expense of the oldest 1 MiB blocks, so the next 3 MiB body reuses it.
+const filling = await run(70, () => MiB, () => true);
+filling.length = 0;
+await collect();
+result.fullCache = native.bodyPoolStats();
+const reusedBeforeLarge = result.fullCache.reused;
+for (let i = 0; i < 5; i++) {
+  await run(1, () => 3 * MiB);
+  await collect();
+}
+result.largeReused = native.bodyPoolStats().reused - reusedBeforeLarge;
+result.afterLarge = native.bodyPoolStats();
 result.bad = bad;
 
 // The process then ends by itself with three bodies still alive in JS and free
