@@ -143,8 +143,8 @@ Multi::Multi(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Multi>(info) {
   // Weak, held by the wrapper: a callback that uses its own Multi (as a
   // manual driver does) must not keep an idle Multi alive for ever.
   slots_ = HeldByWrapper(info.This().As<Napi::Object>(), "slots", Napi::Array::New(env, kAbortCauseSlot + 1));
-  // No resource object of ours: Node 26 holds an async context's resource
-  // strongly, which would keep this wrapper alive for ever (idle, it must
+  // No resource object of ours: Node 26 keeps an async context's resource
+  // alive, which would keep this wrapper alive for ever (idle, it must
   // be collectable). The context still captures the creator's async context.
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "curl-sockets:Multi");
   state_->multis.insert(this);

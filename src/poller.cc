@@ -27,8 +27,8 @@ Poller::Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) 
   }
   handle->handle.data = handle.get();
   handle_ = handle.release();  // owned until CloseAndDelete
-  // No resource object of ours: Node 26 holds an async context's resource
-  // strongly, which would keep this wrapper alive for ever (idle, it must
+  // No resource object of ours: Node 26 keeps an async context's resource
+  // alive, which would keep this wrapper alive for ever (idle, it must
   // be collectable). The context still captures the creator's async context.
   asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "curl-sockets:Poller");
   state_->pollers.insert(this);
