@@ -2,6 +2,7 @@
 // reports: the Transfer it resolves to, or the error it rejects with.
 import { internals, type Easy } from './easy';
 import { CurlError, abortError } from './errors';
+import { noteLargeBody, POOLED_BODY_BYTES } from './large-body-pacing';
 import { EndReason, InfoIndex, type TransferDoneHandler } from './native';
 import type { TransferInfo } from './types';
 
@@ -25,6 +26,7 @@ const copyBytes = Uint8Array.prototype.slice;
 function takeBody(body: Buffer | number | undefined): Buffer {
   if (typeof body !== 'number') {
     if (body === undefined) throw new Error('curl-sockets: a finished transfer came without its body');
+    if (body.length >= POOLED_BODY_BYTES) noteLargeBody(body.length);
     return body;
   }
   // Never hand out unwritten bytes, whatever happened to the scratch buffer.

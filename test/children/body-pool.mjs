@@ -1,7 +1,7 @@
 // Child for body-pool.test.ts, run with --expose-gc. argv[2]: a server whose
 // /random?n=N sends N random bytes with their SHA-256 in X-Sha256. Reports the
 // body pool's counters after each phase as one RESULT line of JSON, and ends
-// by itself (with bodies still alive). argv[3] 'natural': phase A only.
+// by itself (with bodies still alive).
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 
@@ -55,11 +55,6 @@ const result = {};
 // A: 1 MiB bodies, dropped at once, collected at V8's own pace.
 await run(200, () => MiB);
 result.natural = native.bodyPoolStats();
-if (process.argv[3] === 'natural') {
-  result.bad = bad;
-  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
-  process.exit(0);
-}
 
 // B: 20 bodies of mixed sizes held while 100 more come and go, with full GCs
 // in between so that every free block is handed out again.
