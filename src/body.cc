@@ -8,9 +8,9 @@ namespace cs {
 
 namespace {
 constexpr size_t kKeepCapacity = 64 * 1024;  // a reused handle keeps up to this much
-// A larger announced length grows natively instead: V8 counts a Buffer's
-// full size at once, so a server announcing huge bodies and stalling would
-// otherwise set off full GCs.
+// A larger announced length grows natively instead, as it arrives: the pool
+// keeps no block that large for reuse, and a server that announces a huge
+// body and stalls holds only what it sent.
 constexpr double kMaxDirectBytes = 64 * 1024 * 1024;
 constexpr double kMaxReserveBytes = 1 << 30;
 }  // namespace
@@ -31,17 +31,16 @@ Napi::Value Body::NewBuffer(Napi::Env env, size_t length, BodyPool* pool, char**
   return Napi::Value(env, value);
 }
 
-void Body::Prepare(Napi::Env env, double expected, BodyPool* pool) {
+void Body::Prepare(double expected, BodyPool* pool) {
   Clear();
   prepared_ = true;
   if (expected <= 0) return;
   if (expected >= kDirectMinBytes && expected <= kMaxDirectBytes && pool != nullptr) {
-    Napi::HandleScope scope(env);
-    char* data = nullptr;
-    Napi::Value buffer = NewBuffer(env, static_cast<size_t>(expected), pool, &data);
-    if (!buffer.IsEmpty()) {
-      buffer_ = Napi::Persistent(buffer);
-      direct_ = data;
+    BodyPool::Block block = pool->Lease(static_cast<size_t>(expected));
+    if (block.data != nullptr) {
+      pool_ = pool->shared_from_this();
+      block_ = block;
+      direct_ = static_cast<char*>(block.data);
       directCapacity_ = static_cast<size_t>(expected);
       directSize_ = 0;
       return;
@@ -65,9 +64,15 @@ void Body::Append(const char* data, size_t length) {
 
 void Body::LeaveDirect() {
   bytes_.assign(direct_, direct_ + directSize_);
+  ReleaseBlock();
+}
+
+void Body::ReleaseBlock() {
+  if (pool_ != nullptr) pool_->Release(block_);
+  pool_.reset();
+  block_ = BodyPool::Block{};
   direct_ = nullptr;
   directSize_ = directCapacity_ = 0;
-  buffer_.Reset();
 }
 
 Napi::Value Body::Take(Napi::Env env, char* scratch, size_t scratchLength, BodyPool* pool) {
@@ -76,9 +81,15 @@ Napi::Value Body::Take(Napi::Env env, char* scratch, size_t scratchLength, BodyP
   Napi::Value result;
   if (direct_ != nullptr) {
     if (directSize_ == directCapacity_) {
-      result = buffer_.Value();
-      Clear();
-      return result;
+      result = pool_->Wrap(env, block_, directSize_);
+      if (!result.IsEmpty()) {
+        pool_.reset();  // the Buffer owns the block now
+        block_ = BodyPool::Block{};
+        direct_ = nullptr;
+        Clear();
+        return result;
+      }
+      // No external buffers here: copied into one of V8's below.
     }
     // Short (a failed transfer): copy, so the unwritten rest never reaches JS.
     source = direct_;
@@ -102,9 +113,7 @@ Napi::Value Body::Take(Napi::Env env, char* scratch, size_t scratchLength, BodyP
 
 void Body::Clear() {
   prepared_ = false;
-  direct_ = nullptr;
-  directSize_ = directCapacity_ = 0;
-  if (!buffer_.IsEmpty()) buffer_.Reset();
+  ReleaseBlock();
   bytes_.clear();  // keeps the capacity for the next transfer on this handle
   if (bytes_.capacity() > kKeepCapacity) bytes_ = std::vector<char>();
 }

@@ -1,14 +1,17 @@
 // The response body of one transfer, kept natively and handed to JS once.
 //
-// A body whose Content-Length is known and large is written straight into the
-// Buffer JS will get, saving a second copy of every byte. Other bodies grow in
-// a native vector and are copied out at the end. A large body's Buffer is
-// made over BodyPool memory, which is reused once V8 frees the Buffer.
+// A body whose Content-Length is known and large is written straight into
+// BodyPool memory that becomes the Buffer JS gets, saving a second copy of
+// every byte. Other bodies grow in a native vector and are copied out at the
+// end. The Buffer is made only when the transfer ends, so V8 never sees a body
+// in flight: it is young when JS gets it, and dies young when JS drops it,
+// however many transfers run at once.
 #pragma once
 
 #include <napi.h>
 
 #include <cstddef>
+#include <memory>
 #include <vector>
 
 #include "body_pool.h"
@@ -20,14 +23,18 @@ class Body {
   // From this Content-Length up the body goes straight into its Buffer.
   static constexpr size_t kDirectMinBytes = BodyPool::kMinBytes;
 
+  Body() = default;
+  ~Body() { ReleaseBlock(); }
+  Body(const Body&) = delete;
+  Body& operator=(const Body&) = delete;
+
   size_t Size() const { return direct_ != nullptr ? directSize_ : bytes_.size(); }
   // Whether Prepare ran for this transfer.
   bool Prepared() const { return prepared_; }
 
   // Called before the first Append of a transfer with the announced length
-  // (or -1). `pool`: where a large body's Buffer comes from, or null when JS
-  // objects may not be made now.
-  void Prepare(Napi::Env env, double expected, BodyPool* pool);
+  // (or -1). `pool`: where a large body's memory comes from (or null).
+  void Prepare(double expected, BodyPool* pool);
   void Append(const char* data, size_t length);
 
   // The body as a Buffer, or, when it fits into `scratch`, copied there and
@@ -39,13 +46,16 @@ class Body {
 
  private:
   void LeaveDirect();
+  void ReleaseBlock();  // back to the pool, if one is held
 
   std::vector<char> bytes_;
   // A Buffer of `length` bytes from the pool (or V8 when the pool has none),
   // with *data set to its bytes; empty on failure, no exception pending.
   static Napi::Value NewBuffer(Napi::Env env, size_t length, BodyPool* pool, char** data);
 
-  Napi::Reference<Napi::Value> buffer_;  // set while writing directly
+  // Set while writing directly into pool memory.
+  std::shared_ptr<BodyPool> pool_;
+  BodyPool::Block block_;
   char* direct_ = nullptr;
   size_t directSize_ = 0;
   size_t directCapacity_ = 0;

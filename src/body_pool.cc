@@ -7,7 +7,7 @@
 namespace cs {
 
 // What a Buffer made here holds until V8 frees it.
-struct BodyPool::Lease {
+struct BodyPool::Holder {
   std::shared_ptr<BodyPool> pool;
   size_t capacity;
 };
@@ -40,38 +40,59 @@ size_t BodyPool::Capacity(size_t length) {
   return (length + step - 1) & ~(step - 1);
 }
 
-Napi::Value BodyPool::NewBuffer(Napi::Env env, size_t length, char** data) {
-  if (shutDown_ || length == 0) return Napi::Value();
+BodyPool::Block BodyPool::Lease(size_t length) {
+  if (shutDown_ || length == 0) return Block{};
   size_t capacity = Capacity(length);
-  void* block = Take(capacity);
-  if (block == nullptr) return Napi::Value();
-  auto lease = std::make_unique<Lease>(Lease{shared_from_this(), capacity});
+  void* data = Take(capacity);
+  if (data == nullptr) return Block{};
+  stats_.liveBytes += static_cast<double>(capacity);
+  return Block{data, capacity};
+}
+
+void BodyPool::Release(Block block) {
+  if (block.data == nullptr) return;
+  stats_.liveBytes -= static_cast<double>(block.capacity);
+  Give(block.data, block.capacity);
+}
+
+Napi::Value BodyPool::Wrap(Napi::Env env, Block block, size_t length) {
+  auto holder = std::make_unique<Holder>(Holder{shared_from_this(), block.capacity});
   napi_value buffer = nullptr;
-  if (napi_create_external_buffer(env, length, block, Finalize, lease.get(), &buffer) != napi_ok) {
+  if (napi_create_external_buffer(env, length, block.data, Finalize, holder.get(), &buffer) != napi_ok) {
     TakeException(env);
-    Give(block, capacity);
     return Napi::Value();
   }
-  lease.release();  // owned by the Buffer now: Finalize takes it back
-  stats_.liveBytes += static_cast<double>(capacity);
+  holder.release();  // owned by the Buffer now: Finalize takes it back
   // V8 starts a minor GC when a young generation holding more than a few
   // semi-spaces' worth of ArrayBuffer memory asks its allocator for more, but
   // it only asks on allocator-made buffers, not on external ones like this.
   // A one-byte Buffer from the allocator lets that check run, so bodies are
   // freed (and come back here) at the pace of the usual napi_create_buffer
-  // path, not only by full GCs after tens of MiB more.
+  // path, not only by full GCs after tens of MiB more. (V8 13 and later
+  // check too late for this: lib/large-body-pacing.ts paces them.)
   void* unused = nullptr;
   napi_value nudge = nullptr;
   if (napi_create_buffer(env, 1, &unused, &nudge) != napi_ok) TakeException(env);
-  *data = static_cast<char*>(block);
   return Napi::Value(env, buffer);
 }
 
+Napi::Value BodyPool::NewBuffer(Napi::Env env, size_t length, char** data) {
+  Block block = Lease(length);
+  if (block.data == nullptr) return Napi::Value();
+  Napi::Value buffer = Wrap(env, block, length);
+  if (buffer.IsEmpty()) {
+    Release(block);
+    return buffer;
+  }
+  *data = static_cast<char*>(block.data);
+  return buffer;
+}
+
 void BodyPool::Finalize(napi_env env, void* data, void* hint) {
-  std::unique_ptr<Lease> lease(static_cast<Lease*>(hint));
-  BodyPool* pool = lease->pool.get();
-  pool->stats_.liveBytes -= static_cast<double>(lease->capacity);
-  pool->Give(data, lease->capacity);
+  std::unique_ptr<Holder> holder(static_cast<Holder*>(hint));
+  BodyPool* pool = holder->pool.get();
+  pool->stats_.liveBytes -= static_cast<double>(holder->capacity);
+  pool->Give(data, holder->capacity);
 }
 
 void* BodyPool::Take(size_t capacity) {

@@ -38,9 +38,22 @@ class BodyPool : public std::enable_shared_from_this<BodyPool> {
   BodyPool(const BodyPool&) = delete;
   BodyPool& operator=(const BodyPool&) = delete;
 
-  // A Buffer of `length` bytes (uninitialized) over pooled memory, with
-  // `*data` set to its bytes; an empty value if none could be made (no memory,
-  // or a runtime that forbids external buffers), with no exception pending.
+  // Pooled memory, held natively until it is made into a Buffer or released.
+  struct Block {
+    void* data = nullptr;
+    size_t capacity = 0;
+  };
+  // A block of at least `length` bytes (uninitialized); data is null when
+  // none could be had (no memory, or the pool is shut down).
+  Block Lease(size_t length);
+  // Gives back a block that never became a Buffer.
+  void Release(Block block);
+  // A Buffer of the block's first `length` bytes. On success the Buffer owns
+  // the block (it comes back when V8 frees the Buffer); on failure (a runtime
+  // that forbids external buffers) the caller still does, and the value is
+  // empty with no exception pending.
+  Napi::Value Wrap(Napi::Env env, Block block, size_t length);
+  // Lease and Wrap in one, with `*data` set to the bytes.
   Napi::Value NewBuffer(Napi::Env env, size_t length, char** data);
   // Teardown: unmaps the free blocks and stops the idle timer; Buffers still
   // alive unmap their blocks when they are freed.
@@ -50,12 +63,12 @@ class BodyPool : public std::enable_shared_from_this<BodyPool> {
     double mapped = 0;       // blocks mapped so far
     double reused = 0;       // blocks handed out again
     double cachedBytes = 0;  // bytes in free blocks now
-    double liveBytes = 0;    // bytes of the blocks held by Buffers now
+    double liveBytes = 0;    // bytes of the blocks held by Buffers or transfers now
   };
   Stats GetStats() const;
 
  private:
-  struct Lease;
+  struct Holder;
   struct IdleTimer;
   // Free blocks of one capacity, newest last. `untouched` counts the oldest
   // ones nobody took since the last idle check.

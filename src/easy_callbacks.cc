@@ -293,7 +293,7 @@ bool Easy::AppendBody(const char* data, size_t length) {
     curl_off_t expected = -1;
     curl_easy_getinfo(handle_, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &expected);
     bool fits = expected > 0 && (maxBodyBytes_ < 0 || static_cast<double>(expected) <= maxBodyBytes_);
-    body_.Prepare(Env(), fits ? static_cast<double>(expected) : -1, state_->CanCallJs() ? state_->bodyPool.get() : nullptr);
+    body_.Prepare(fits ? static_cast<double>(expected) : -1, state_->bodyPool.get());
   }
   body_.Append(data, length);
   return true;
