@@ -38,11 +38,12 @@ export function noteLargeBody(bytes: number): void {
   if (sinceGc < PACE_BYTES) return;
   sinceGc = 0;
   minorGc ??= takeGcFunction();
-  if (minorGc === undefined) {
+  try {
+    if (minorGc === undefined) throw new Error('no gc()');
+    minorGc({ type: 'minor', execution: 'sync' });
+  } catch {
     needed = false;  // the runtime does not allow it: V8's own pacing it is
-    return;
   }
-  minorGc({ type: 'minor', execution: 'sync' });
 }
 
 function takeGcFunction(): GcFunction | undefined {
