@@ -83,9 +83,7 @@ Napi::Value Body::Take(Napi::Env env, char* scratch, size_t scratchLength, BodyP
     if (directSize_ == directCapacity_) {
       result = pool_->Wrap(env, block_, directSize_);
       if (!result.IsEmpty()) {
-        pool_.reset();  // the Buffer owns the block now
-        block_ = BodyPool::Block{};
-        direct_ = nullptr;
+        pool_.reset();  // the Buffer owns the block now: Clear gives nothing back
         Clear();
         return result;
       }

@@ -20,7 +20,7 @@ namespace cs {
 
 class Body {
  public:
-  // From this Content-Length up the body goes straight into its Buffer.
+  // From this Content-Length up the body goes straight into pool memory.
   static constexpr size_t kDirectMinBytes = BodyPool::kMinBytes;
 
   Body() = default;
