@@ -456,6 +456,66 @@ describe('async context of the callbacks', () => {
       e2.close();
     }
   });
+
+  it('a callback that throws leaves its store behind neither for the other transfers nor for later callbacks', async () => {
+    // Throwing callbacks run between the callbacks of other transfers in the
+    // same socket event or timer run: each must still see its own store, and
+    // code that runs after them in no store must see none.
+    const multi = new Multi();
+    const wrong: string[] = [];
+    const check = (where: string, id: string | undefined) => {
+      const store = als.getStore();
+      if (store !== id) wrong.push(`${where}: ${String(store)} instead of ${String(id)}`);
+    };
+    const easies: Easy[] = [];
+    try {
+      for (let round = 0; round < 3; round++) {
+        const outcomes = await Promise.all(
+          Array.from({ length: 8 }, (_, i) => {
+            const id = `T${round}.${i}`;
+            const fails = i % 4 === 0 ? 'sockopt' : i % 4 === 1 ? 'write' : '';
+            const easy = new Easy()
+              .setopt('URL', `${http.url}/bytes?n=100000`)
+              .setopt('FORBID_REUSE', true)
+              .setopt('SOCKOPTFUNCTION', () => {
+                check('sockopt', id);
+                if (fails === 'sockopt') throw new Error(`sockopt of ${id}`);
+                return 0;
+              })
+              .setopt('WRITEFUNCTION', (chunk: Buffer) => {
+                check('write', id);
+                if (fails === 'write') throw new Error(`write of ${id}`);
+                return chunk.length;
+              });
+            easies.push(easy);
+            return als.run(id, () =>
+              multi.perform(easy).then(
+                (t) => {
+                  check('continuation', id);
+                  return t.status;
+                },
+                (err: CurlError) => {
+                  check('continuation', id);
+                  return (err.cause as Error).message;
+                },
+              ),
+            );
+          }),
+        );
+        expect(outcomes).toEqual(
+          Array.from({ length: 8 }, (_, i) =>
+            i % 4 === 0 ? `sockopt of T${round}.${i}` : i % 4 === 1 ? `write of T${round}.${i}` : 200,
+          ),
+        );
+        await new Promise<void>((resolve) => setImmediate(() => resolve(check('setImmediate', undefined))));
+        await new Promise<void>((resolve) => setTimeout(() => resolve(check('setTimeout', undefined)), 1));
+      }
+      expect(wrong).toEqual([]);
+    } finally {
+      for (const easy of easies) easy.close();
+      multi.close();
+    }
+  });
 });
 
 describe('re-entrancy', () => {
