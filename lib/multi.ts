@@ -3,6 +3,7 @@ import type { MultiOptionName, MultiOptionValueTypes } from './generated/options
 import { internals, type Easy, type Pending } from './easy';
 import { EndReason, InfoIndex, MultiCallbackKind, native, type NativeMulti } from './native';
 import { callOpenSocket, openSocketRewrite } from './open-socket-call';
+import { callSlot1, callSlot2, callSlot4 } from './slot-calls';
 import { describe, multiOptionInfo, updateCallbackSlot, type CallbackSlot } from './options';
 import { SMALL_BODY_BYTES, onTransferDone, transferError, useScratch } from './transfer';
 import type { MultiOptions, PerformOptions, Transfer } from './types';
@@ -14,6 +15,9 @@ const scratch = native.initialize({
   emitWarning: (error) => process.emitWarning(error instanceof Error ? error : String(error)),
   callOpenSocket,
   openSocketRewrite,
+  callSlot1,
+  callSlot2,
+  callSlot4,
   onTransferDone,
 });
 useScratch(scratch.infoScratch, scratch.bodyScratch);

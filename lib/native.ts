@@ -3,6 +3,7 @@
 import * as path from 'node:path';
 
 import type { callOpenSocket } from './open-socket-call';
+import type { callSlot1, callSlot2, callSlot4 } from './slot-calls';
 
 /** Value kinds of NativeEasy.setopt; mirrors OptionKind in src/easy.cc. */
 export const enum NativeOptionKind {
@@ -149,6 +150,9 @@ export interface NativeModule {
     emitWarning: (error: unknown) => void;
     callOpenSocket: typeof callOpenSocket;
     openSocketRewrite: unknown[];
+    callSlot1: typeof callSlot1;
+    callSlot2: typeof callSlot2;
+    callSlot4: typeof callSlot4;
     infoScratchLength: number;
     bodyScratchLength: number;
   }): { infoScratch: Float64Array; bodyScratch: Buffer };

@@ -21,7 +21,8 @@ std::once_flag globalInitOnce;
 CURLcode globalInitResult = CURLE_OK;
 
 // initialize({ onTransferDone, emitWarning, callOpenSocket, openSocketRewrite,
-//              infoScratchLength, bodyScratchLength })
+//              callSlot1, callSlot2, callSlot4, infoScratchLength,
+//              bodyScratchLength })
 // -> { infoScratch: Float64Array, bodyScratch: Buffer }: the TS layer's hooks,
 // handed over once at load (never through globals), and the scratch memory
 // TS reads finished transfers from.
@@ -33,6 +34,9 @@ Napi::Value Initialize(const Napi::CallbackInfo& info) {
   state->emitWarning = Napi::Persistent(options.Get("emitWarning").As<Napi::Function>());
   state->callOpenSocket = Napi::Persistent(options.Get("callOpenSocket").As<Napi::Function>());
   state->openSocketRewrite = Napi::Persistent(options.Get("openSocketRewrite").As<Napi::Object>());
+  state->callSlot1 = Napi::Persistent(options.Get("callSlot1").As<Napi::Function>());
+  state->callSlot2 = Napi::Persistent(options.Get("callSlot2").As<Napi::Function>());
+  state->callSlot4 = Napi::Persistent(options.Get("callSlot4").As<Napi::Function>());
   if (state->scopeResource.IsEmpty()) state->scopeResource = Napi::Persistent(Napi::Object::New(env));
   constexpr uint32_t kMaxScratch = 1 << 20;
   if (state->infoScratch.empty()) {

@@ -109,7 +109,15 @@ class Easy : public Napi::ObjectWrap<Easy> {
   void ApplyCallbackOption(int kind, bool on);
   Napi::Object Slots();
   Napi::Value Slot(int index);
-  Napi::Value CallJs(Napi::Function fn, std::initializer_list<napi_value> args);
+  // Calls fn in the transfer's async context; a throw becomes the transfer's
+  // fault and an empty value.
+  Napi::Value CallJs(napi_value fn, size_t argc, const napi_value* argv);
+  // Calls the user's callback of `kind` with `args` (1, 2 or 4 values) and
+  // its data, through lib/slot-calls.ts.
+  Napi::Value CallSlot(int kind, std::initializer_list<napi_value> args);
+  // WRITEFUNCTION and HEADERFUNCTION: the chunk as a Buffer; returns what
+  // libcurl is to be told was taken.
+  size_t CallDataCallback(int kind, char* data, size_t length, const char* name);
   bool AppendBody(const char* data, size_t length);
   void CopyStateFrom(const Easy& other);
   void SetCloseHook(Napi::Object pair);

@@ -9,6 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cmath>
 #include <cstring>
@@ -63,11 +64,25 @@ struct SockaddrText {
   uint32_t port = 0;
 };
 
+// Dotted-quad text of an IPv4 address. glibc's inet_ntop formats it through
+// a printf-style call, about 1,700 instructions; this runs once per connection.
+void FormatIPv4(const in_addr& address, char* out) {
+  const auto* bytes = reinterpret_cast<const unsigned char*>(&address.s_addr);
+  for (int i = 0; i < 4; ++i) {
+    unsigned v = bytes[i];
+    if (v >= 100) *out++ = static_cast<char>('0' + v / 100);
+    if (v >= 10) *out++ = static_cast<char>('0' + v / 10 % 10);
+    *out++ = static_cast<char>('0' + v % 10);
+    if (i < 3) *out++ = '.';
+  }
+  *out = '\0';
+}
+
 SockaddrText DescribeSockaddr(const curl_sockaddr* a) {
   SockaddrText t;
   if (a->family == AF_INET) {
     auto* in = reinterpret_cast<const sockaddr_in*>(&a->addr);
-    inet_ntop(AF_INET, &in->sin_addr, t.address, sizeof t.address);
+    FormatIPv4(in->sin_addr, t.address);
     t.port = ntohs(in->sin_port);
   } else if (a->family == AF_INET6) {
     auto* in6 = reinterpret_cast<const sockaddr_in6*>(&a->addr);
@@ -122,20 +137,24 @@ std::string EncodeSockaddr(Napi::Value addressValue, Napi::Value portValue, curl
 
 }  // namespace
 
-Napi::Value Easy::CallJs(Napi::Function fn, std::initializer_list<napi_value> args) {
+Napi::Value Easy::CallJs(napi_value fn, size_t argc, const napi_value* argv) {
   napi_env env = Env();
   // In the transfer's own async context (inside a uv event entry; within
   // perform() the caller's context is the transfer's anyway).
   napi_value result = nullptr;
-  napi_status status = CallInEntry(Env(), state_.get(), transferContext_, fn, args.size(), args.begin(), &result);
-  Napi::Value value;
-  if (status == napi_ok) {
-    value = Napi::Value(env, result);
-  } else {
-    Napi::Value error = TakeException(env);
-    if (!error.IsEmpty()) RecordFault(error);
-  }
-  return value;
+  if (CallInEntry(Env(), state_.get(), transferContext_, fn, argc, argv, &result) == napi_ok) return Napi::Value(env, result);
+  Napi::Value error = TakeException(env);
+  if (!error.IsEmpty()) RecordFault(error);
+  return Napi::Value();
+}
+
+Napi::Value Easy::CallSlot(int kind, std::initializer_list<napi_value> args) {
+  AddonState* s = state();
+  size_t count = std::min<size_t>(args.size(), 4);
+  const Napi::FunctionReference& caller = count == 1 ? s->callSlot1 : count == 2 ? s->callSlot2 : s->callSlot4;
+  napi_value argv[6] = {Slots(), Napi::Number::New(Env(), 2 * kind)};
+  std::copy(args.begin(), args.begin() + count, argv + 2);
+  return CallJs(caller.Value(), 2 + count, argv);
 }
 
 curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* address) {
@@ -157,12 +176,11 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
     if (address->family == AF_INET6) {
       scopeId = Napi::Number::New(env, reinterpret_cast<const sockaddr_in6*>(&address->addr)->sin6_scope_id);
     }
-    Napi::Value result = self->CallJs(
-        s->callOpenSocket.Value(),
-        {self->Slot(2 * kOpenSocket), Napi::Number::New(env, purpose), Napi::Number::New(env, address->family),
-         Napi::Number::New(env, address->socktype & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)), Napi::Number::New(env, address->protocol),
-         Napi::String::New(env, text.address, text.addressLength), Napi::Number::New(env, text.port), scopeId,
-         self->Slot(2 * kOpenSocket + 1)});
+    napi_value args[] = {self->Slots(), Napi::Number::New(env, purpose), Napi::Number::New(env, address->family),
+                         Napi::Number::New(env, address->socktype & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)),
+                         Napi::Number::New(env, address->protocol), Napi::String::New(env, text.address, text.addressLength),
+                         Napi::Number::New(env, text.port), scopeId};
+    Napi::Value result = self->CallJs(s->callOpenSocket.Value(), std::size(args), args);
     if (result.IsEmpty()) return CURL_SOCKET_BAD;
     // The callback assigned a new address or port: [result, address, port].
     Napi::Value newAddress, newPort;
@@ -202,8 +220,7 @@ int Easy::OnSockopt(void* clientp, curl_socket_t fd, curlsocktype purpose) {
   if (!(self->callbacksSet_ & (1u << kSockopt)) || !self->state()->CanCallJs()) return CURL_SOCKOPT_OK;
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
-  Napi::Value result = self->CallJs(self->Slot(2 * kSockopt).As<Napi::Function>(),
-                                    {Napi::Number::New(env, fd), Napi::Number::New(env, purpose), self->Slot(2 * kSockopt + 1)});
+  Napi::Value result = self->CallSlot(kSockopt, {Napi::Number::New(env, fd), Napi::Number::New(env, purpose)});
   if (result.IsEmpty()) return CURL_SOCKOPT_ERROR;
   double value = 0;
   if (!IntegerIn(result, 0, 2, &value)) {
@@ -233,14 +250,14 @@ int Easy::OnCloseSocket(void* clientp, curl_socket_t fd) {
   }
   Napi::Env env(s->env);
   Napi::HandleScope scope(env);
-  Napi::Object slots = hook.get()->slots.Value();
   curl_socket_t outerFd = s->closingFd;
   bool outerClosed = s->closingFdClosed;
   s->closingFd = fd;
   s->closingFdClosed = false;
-  napi_value args[] = {Napi::Number::New(env, fd), slots.Get(1u)};
+  // The hook's [fn, data] pair: callSlot1(pair, 0, fd) calls fn(fd, data).
+  napi_value args[] = {hook.get()->slots.Value(), Napi::Number::New(env, 0), Napi::Number::New(env, fd)};
   napi_value result;
-  napi_status status = CallInEntry(env, s, nullptr, slots.Get(0u), 2, args, &result);
+  napi_status status = CallInEntry(env, s, nullptr, s->callSlot1.Value(), 3, args, &result);
   bool closed = s->closingFdClosed;
   s->closingFd = outerFd;
   s->closingFdClosed = outerClosed;
@@ -269,11 +286,9 @@ int Easy::OnPrereq(void* clientp, char* primaryIp, char* localIp, int primaryPor
   if (!(self->callbacksSet_ & (1u << kPrereq)) || !self->state()->CanCallJs()) return CURL_PREREQFUNC_OK;
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
-  Napi::Value result = self->CallJs(self->Slot(2 * kPrereq).As<Napi::Function>(),
-                                    {Napi::String::New(env, primaryIp ? primaryIp : ""),
-                                     Napi::String::New(env, localIp ? localIp : ""),
-                                     Napi::Number::New(env, primaryPort), Napi::Number::New(env, localPort),
-                                     self->Slot(2 * kPrereq + 1)});
+  Napi::Value result = self->CallSlot(kPrereq, {Napi::String::New(env, primaryIp ? primaryIp : ""),
+                                                Napi::String::New(env, localIp ? localIp : ""),
+                                                Napi::Number::New(env, primaryPort), Napi::Number::New(env, localPort)});
   if (result.IsEmpty()) return CURL_PREREQFUNC_ABORT;
   double value = 0;
   if (!IntegerIn(result, 0, 1, &value)) {
@@ -301,19 +316,18 @@ bool Easy::AppendBody(const char* data, size_t length) {
 
 // WRITEFUNCTION and HEADERFUNCTION: a JS callback returns nothing or
 // chunk.length to go on; any other number aborts.
-static size_t CallDataCallback(Easy* self, Napi::Function fn, Napi::Value clientp, char* data, size_t length, const char* name,
-                               Napi::Value (Easy::*call)(Napi::Function, std::initializer_list<napi_value>)) {
-  Napi::Env env = self->Env();
+size_t Easy::CallDataCallback(int kind, char* data, size_t length, const char* name) {
+  Napi::Env env = Env();
   Napi::HandleScope scope(env);
   Napi::Value chunk = Napi::Buffer<char>::Copy(env, data, length);
-  Napi::Value result = (self->*call)(fn, {chunk, clientp});
+  Napi::Value result = CallSlot(kind, {chunk});
   if (result.IsEmpty()) return 0;
   if (result.IsUndefined()) return length;
   if (result.IsNumber()) {
     double d = result.As<Napi::Number>().DoubleValue();
     return d == static_cast<double>(length) ? length : 0;
   }
-  self->RecordFault(BadReturn(env, name, result, "chunk.length, another number to abort, or nothing"));
+  RecordFault(BadReturn(env, name, result, "chunk.length, another number to abort, or nothing"));
   return 0;
 }
 
@@ -329,8 +343,7 @@ size_t Easy::OnWrite(char* data, size_t size, size_t count, void* clientp) {
     return 0;
   }
   self->streamedBytes_ += static_cast<double>(length);
-  return CallDataCallback(self, self->Slot(2 * kWrite).As<Napi::Function>(), self->Slot(2 * kWrite + 1), data, length,
-                          "WRITEFUNCTION", &Easy::CallJs);
+  return self->CallDataCallback(kWrite, data, length, "WRITEFUNCTION");
 }
 
 size_t Easy::OnHeader(char* data, size_t size, size_t count, void* clientp) {
@@ -343,8 +356,7 @@ size_t Easy::OnHeader(char* data, size_t size, size_t count, void* clientp) {
   self->headers_.append(data, length);
   if (!(self->callbacksSet_ & (1u << kHeader))) return length;
   if (!self->state()->CanCallJs()) return 0;
-  return CallDataCallback(self, self->Slot(2 * kHeader).As<Napi::Function>(), self->Slot(2 * kHeader + 1), data, length,
-                          "HEADERFUNCTION", &Easy::CallJs);
+  return self->CallDataCallback(kHeader, data, length, "HEADERFUNCTION");
 }
 
 int Easy::OnXferinfo(void* clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
@@ -352,11 +364,10 @@ int Easy::OnXferinfo(void* clientp, curl_off_t dltotal, curl_off_t dlnow, curl_o
   if (!(self->callbacksSet_ & (1u << kXferinfo)) || !self->state()->CanCallJs()) return 0;
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
-  Napi::Value result = self->CallJs(self->Slot(2 * kXferinfo).As<Napi::Function>(),
-                                    {Napi::Number::New(env, static_cast<double>(dltotal)),
-                                     Napi::Number::New(env, static_cast<double>(dlnow)),
-                                     Napi::Number::New(env, static_cast<double>(ultotal)),
-                                     Napi::Number::New(env, static_cast<double>(ulnow)), self->Slot(2 * kXferinfo + 1)});
+  Napi::Value result = self->CallSlot(kXferinfo, {Napi::Number::New(env, static_cast<double>(dltotal)),
+                                                  Napi::Number::New(env, static_cast<double>(dlnow)),
+                                                  Napi::Number::New(env, static_cast<double>(ultotal)),
+                                                  Napi::Number::New(env, static_cast<double>(ulnow))});
   if (result.IsEmpty()) return 1;
   if (result.IsUndefined()) return 0;
   if (result.IsNumber()) return result.As<Napi::Number>().DoubleValue() == 0 ? 0 : 1;
@@ -369,8 +380,7 @@ int Easy::OnDebug(CURL*, curl_infotype type, char* data, size_t size, void* clie
   if (!(self->callbacksSet_ & (1u << kDebug)) || !self->state()->CanCallJs()) return 0;
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);
-  Napi::Value result = self->CallJs(self->Slot(2 * kDebug).As<Napi::Function>(),
-                                    {Napi::Number::New(env, type), Napi::Buffer<char>::Copy(env, data, size), self->Slot(2 * kDebug + 1)});
+  Napi::Value result = self->CallSlot(kDebug, {Napi::Number::New(env, type), Napi::Buffer<char>::Copy(env, data, size)});
   // libcurl ignores this callback's return: fail the transfer at the next
   // callback that can, or when it ends.
   if (result.IsEmpty()) self->failTransfer_ = true;

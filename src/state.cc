@@ -82,6 +82,9 @@ void AddonState::TearDown() {
   emitWarning.Reset();
   callOpenSocket.Reset();
   openSocketRewrite.Reset();
+  callSlot1.Reset();
+  callSlot2.Reset();
+  callSlot4.Reset();
   scopeResource.Reset();
 }
 

@@ -71,6 +71,11 @@ struct AddonState {
   // plain values, and returns `openSocketRewrite` when the address changed.
   Napi::FunctionReference callOpenSocket;
   Napi::ObjectReference openSocketRewrite;
+  // lib/slot-calls.ts: callSlotN(slots, index, ...N arguments) calls
+  // slots[index] with the arguments and slots[index + 1] (its data).
+  Napi::FunctionReference callSlot1;
+  Napi::FunctionReference callSlot2;
+  Napi::FunctionReference callSlot4;
   // Scratch memory TS reads a finished transfer's numbers and small body
   // from (lib/transfer.ts). Owned here and lent to JS as external buffers
   // without a finalizer, so nothing JS does to them (detaching, say) can free
