@@ -3,7 +3,7 @@ import type { MultiOptionName, MultiOptionValueTypes } from './generated/options
 import { internals, type Easy, type Pending } from './easy';
 import { EndReason, InfoIndex, MultiCallbackKind, native, type NativeMulti } from './native';
 import { callOpenSocket, openSocketRewrite } from './open-socket-call';
-import { callSlot1, callSlot2, callSlot4 } from './slot-calls';
+import { callSlot1, callSlot2, callSlot4, callSocketSlot } from './slot-calls';
 import { describe, multiOptionInfo, updateCallbackSlot, type CallbackSlot } from './options';
 import { SMALL_BODY_BYTES, onTransferDone, transferError, useScratch } from './transfer';
 import type { MultiOptions, PerformOptions, Transfer } from './types';
@@ -18,6 +18,7 @@ const scratch = native.initialize({
   callSlot1,
   callSlot2,
   callSlot4,
+  callSocketSlot,
   onTransferDone,
 });
 useScratch(scratch.infoScratch, scratch.bodyScratch);

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 
 import type { callOpenSocket } from './open-socket-call';
-import type { callSlot1, callSlot2, callSlot4 } from './slot-calls';
+import type { callSlot1, callSlot2, callSlot4, callSocketSlot } from './slot-calls';
 
 /** Value kinds of NativeEasy.setopt; mirrors OptionKind in src/easy.cc. */
 export const enum NativeOptionKind {
@@ -153,6 +153,7 @@ export interface NativeModule {
     callSlot1: typeof callSlot1;
     callSlot2: typeof callSlot2;
     callSlot4: typeof callSlot4;
+    callSocketSlot: typeof callSocketSlot;
     infoScratchLength: number;
     bodyScratchLength: number;
   }): { infoScratch: Float64Array; bodyScratch: Buffer };

@@ -20,3 +20,8 @@ export function callSlot2(slots: unknown[], index: number, a: unknown, b: unknow
 export function callSlot4(slots: unknown[], index: number, a: unknown, b: unknown, c: unknown, d: unknown): unknown {
   return (slots[index] as SlotFunction)(a, b, c, d, slots[index + 1]);
 }
+
+/** A Multi's SOCKETFUNCTION, whose data comes before the socket's own value. */
+export function callSocketSlot(slots: unknown[], index: number, easy: unknown, fd: unknown, what: unknown, socketp: unknown): unknown {
+  return (slots[index] as SlotFunction)(easy, fd, what, slots[index + 1], socketp);
+}

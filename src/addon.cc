@@ -21,8 +21,8 @@ std::once_flag globalInitOnce;
 CURLcode globalInitResult = CURLE_OK;
 
 // initialize({ onTransferDone, emitWarning, callOpenSocket, openSocketRewrite,
-//              callSlot1, callSlot2, callSlot4, infoScratchLength,
-//              bodyScratchLength })
+//              callSlot1, callSlot2, callSlot4, callSocketSlot,
+//              infoScratchLength, bodyScratchLength })
 // -> { infoScratch: Float64Array, bodyScratch: Buffer }: the TS layer's hooks,
 // handed over once at load (never through globals), and the scratch memory
 // TS reads finished transfers from.
@@ -37,6 +37,7 @@ Napi::Value Initialize(const Napi::CallbackInfo& info) {
   state->callSlot1 = Napi::Persistent(options.Get("callSlot1").As<Napi::Function>());
   state->callSlot2 = Napi::Persistent(options.Get("callSlot2").As<Napi::Function>());
   state->callSlot4 = Napi::Persistent(options.Get("callSlot4").As<Napi::Function>());
+  state->callSocketSlot = Napi::Persistent(options.Get("callSocketSlot").As<Napi::Function>());
   if (state->scopeResource.IsEmpty()) state->scopeResource = Napi::Persistent(Napi::Object::New(env));
   constexpr uint32_t kMaxScratch = 1 << 20;
   if (state->infoScratch.empty()) {

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "easy.h"
@@ -630,12 +631,17 @@ void Multi::OnUvTimer(uv_timer_t* handle) {
   timer->owner->EventEntry(CURL_SOCKET_TIMEOUT, 0);
 }
 
-// Calls the user's SOCKETFUNCTION / TIMERFUNCTION. -1, a throw or an invalid
-// return aborts this Multi after libcurl returns; libcurl itself always gets 0.
-void Multi::CallUser(int kind, std::initializer_list<napi_value> args) {
+// Calls the user's SOCKETFUNCTION / TIMERFUNCTION through `caller` (from
+// lib/slot-calls.ts, which adds the data) with `args` (at most 4). -1, a
+// throw or an invalid return aborts this Multi after libcurl returns; libcurl
+// itself always gets 0.
+void Multi::CallUser(int kind, const Napi::FunctionReference& caller, std::initializer_list<napi_value> args) {
   Napi::Env env = Env();
+  size_t count = std::min<size_t>(args.size(), 4);
+  napi_value argv[6] = {slots_.Value(), Napi::Number::New(env, 2 * kind)};
+  std::copy(args.begin(), args.begin() + count, argv + 2);
   napi_value result = nullptr;
-  napi_status status = CallInEntry(env, state_.get(), nullptr, Slot(2 * kind), args.size(), args.begin(), &result);
+  napi_status status = CallInEntry(env, state_.get(), nullptr, caller.Value(), 2 + count, argv, &result);
   const char* name = kind == kSocketFunction ? "SOCKETFUNCTION" : "TIMERFUNCTION";
   if (status != napi_ok) {
     Napi::Value error = TakeException(env);
@@ -710,8 +716,7 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
     Napi::Value owner = easy != nullptr ? easy->Owner(env) : env.Null();
     if (owner.IsUndefined()) owner = env.Null();
     Napi::Value socketValue = record != nullptr && !record->user.IsEmpty() ? record->user.Value().Get(0u) : env.Undefined();
-    self->CallUser(kSocketFunction, {owner, Napi::Number::New(env, fd), Napi::Number::New(env, what),
-                                     self->Slot(2 * kSocketFunction + 1), socketValue});
+    self->CallUser(kSocketFunction, s->callSocketSlot, {owner, Napi::Number::New(env, fd), Napi::Number::New(env, what), socketValue});
   }
 
   if (what == CURL_POLL_REMOVE && record != nullptr) {
@@ -762,7 +767,7 @@ int Multi::OnTimer(CURLM*, long timeoutMs, void* userp) {
   if ((self->callbacksSet_ & (1u << kTimerFunction)) && self->state_->CanCallJs()) {
     Napi::Env env = self->Env();
     Napi::HandleScope scope(env);
-    self->CallUser(kTimerFunction, {Napi::Number::New(env, static_cast<double>(timeoutMs)), self->Slot(2 * kTimerFunction + 1)});
+    self->CallUser(kTimerFunction, self->state_->callSlot1, {Napi::Number::New(env, static_cast<double>(timeoutMs))});
   }
   return 0;
 }

@@ -126,7 +126,7 @@ class Multi : public Napi::ObjectWrap<Multi> {
   void Watch(SocketRecord* record, int events);
   bool InitPoll(SocketRecord* record);
   void DrainMessages();
-  void CallUser(int kind, std::initializer_list<napi_value> args);
+  void CallUser(int kind, const Napi::FunctionReference& caller, std::initializer_list<napi_value> args);
   void RequestAbort(Napi::Value cause);
   void ReleaseRecord(SocketRecord* record);
   void TransfersChanged();

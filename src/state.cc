@@ -85,6 +85,7 @@ void AddonState::TearDown() {
   callSlot1.Reset();
   callSlot2.Reset();
   callSlot4.Reset();
+  callSocketSlot.Reset();
   scopeResource.Reset();
 }
 

@@ -72,10 +72,12 @@ struct AddonState {
   Napi::FunctionReference callOpenSocket;
   Napi::ObjectReference openSocketRewrite;
   // lib/slot-calls.ts: callSlotN(slots, index, ...N arguments) calls
-  // slots[index] with the arguments and slots[index + 1] (its data).
+  // slots[index] with the arguments and slots[index + 1] (its data);
+  // callSocketSlot passes the data where SOCKETFUNCTION takes it.
   Napi::FunctionReference callSlot1;
   Napi::FunctionReference callSlot2;
   Napi::FunctionReference callSlot4;
+  Napi::FunctionReference callSocketSlot;
   // Scratch memory TS reads a finished transfer's numbers and small body
   // from (lib/transfer.ts). Owned here and lent to JS as external buffers
   // without a finalizer, so nothing JS does to them (detaching, say) can free
