@@ -112,9 +112,10 @@ class Easy : public Napi::ObjectWrap<Easy> {
   // Calls fn in the transfer's async context; a throw becomes the transfer's
   // fault and an empty value.
   Napi::Value CallJs(napi_value fn, size_t argc, const napi_value* argv);
-  // Calls the user's callback of `kind` with `args` (1, 2 or 4 values) and
-  // its data, through lib/slot-calls.ts.
-  Napi::Value CallSlot(int kind, std::initializer_list<napi_value> args);
+  // Calls the user's callback of `kind` with `args` and its data, through
+  // lib/slot-calls.ts (defined in easy_callbacks.cc, its only user).
+  template <size_t N>
+  Napi::Value CallSlot(int kind, const napi_value (&args)[N]);
   // WRITEFUNCTION and HEADERFUNCTION: the chunk as a Buffer; returns what
   // libcurl is to be told was taken.
   size_t CallDataCallback(int kind, char* data, size_t length, const char* name);

@@ -148,13 +148,14 @@ Napi::Value Easy::CallJs(napi_value fn, size_t argc, const napi_value* argv) {
   return Napi::Value();
 }
 
-Napi::Value Easy::CallSlot(int kind, std::initializer_list<napi_value> args) {
+template <size_t N>
+Napi::Value Easy::CallSlot(int kind, const napi_value (&args)[N]) {
+  static_assert(N == 1 || N == 2 || N == 4, "lib/slot-calls.ts calls with 1, 2 or 4 arguments");
   AddonState* s = state();
-  size_t count = std::min<size_t>(args.size(), 4);
-  const Napi::FunctionReference& caller = count == 1 ? s->callSlot1 : count == 2 ? s->callSlot2 : s->callSlot4;
-  napi_value argv[6] = {Slots(), Napi::Number::New(Env(), 2 * kind)};
-  std::copy(args.begin(), args.begin() + count, argv + 2);
-  return CallJs(caller.Value(), 2 + count, argv);
+  const Napi::FunctionReference& caller = N == 1 ? s->callSlot1 : N == 2 ? s->callSlot2 : s->callSlot4;
+  napi_value argv[N + 2] = {Slots(), Napi::Number::New(Env(), 2 * kind)};
+  std::copy(args, args + N, argv + 2);
+  return CallJs(caller.Value(), N + 2, argv);
 }
 
 curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* address) {
