@@ -153,7 +153,9 @@ Napi::Value Easy::CallSlot(int kind, const napi_value (&args)[N]) {
   static_assert(N == 1 || N == 2 || N == 4, "lib/slot-calls.ts calls with 1, 2 or 4 arguments");
   AddonState* s = state();
   const Napi::FunctionReference& caller = N == 1 ? s->callSlot1 : N == 2 ? s->callSlot2 : s->callSlot4;
-  napi_value argv[N + 2] = {Slots(), Napi::Number::New(Env(), 2 * kind)};
+  Napi::Object slots = Slots();
+  if (slots.IsEmpty()) return Napi::Value();  // collected with the user's Easy: nothing to call
+  napi_value argv[N + 2] = {slots, Napi::Number::New(Env(), 2 * kind)};
   std::copy(args, args + N, argv + 2);
   return CallJs(caller.Value(), N + 2, argv);
 }
@@ -177,7 +179,9 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
     if (address->family == AF_INET6) {
       scopeId = Napi::Number::New(env, reinterpret_cast<const sockaddr_in6*>(&address->addr)->sin6_scope_id);
     }
-    napi_value args[] = {self->Slots(), Napi::Number::New(env, purpose), Napi::Number::New(env, address->family),
+    Napi::Object slots = self->Slots();
+    if (slots.IsEmpty()) return CURL_SOCKET_BAD;  // collected with the user's Easy
+    napi_value args[] = {slots, Napi::Number::New(env, purpose), Napi::Number::New(env, address->family),
                          Napi::Number::New(env, address->socktype & ~(SOCK_CLOEXEC | SOCK_NONBLOCK)),
                          Napi::Number::New(env, address->protocol), Napi::String::New(env, text.address, text.addressLength),
                          Napi::Number::New(env, text.port), scopeId};
@@ -255,10 +259,12 @@ int Easy::OnCloseSocket(void* clientp, curl_socket_t fd) {
   bool outerClosed = s->closingFdClosed;
   s->closingFd = fd;
   s->closingFdClosed = false;
-  // The hook's [fn, data] pair: callSlot1(pair, 0, fd) calls fn(fd, data).
-  napi_value args[] = {hook.get()->slots.Value(), Napi::Number::New(env, 0), Napi::Number::New(env, fd)};
+  // The hook's [fn, data] pair (held strongly while this socket claims it):
+  // callSlot1(pair, 0, fd) calls fn(fd, data).
+  Napi::Object pair = hook.get()->slots.Value();
+  napi_value args[] = {pair, Napi::Number::New(env, 0), Napi::Number::New(env, fd)};
   napi_value result;
-  napi_status status = CallInEntry(env, s, nullptr, s->callSlot1.Value(), 3, args, &result);
+  napi_status status = pair.IsEmpty() ? napi_invalid_arg : CallInEntry(env, s, nullptr, s->callSlot1.Value(), 3, args, &result);
   bool closed = s->closingFdClosed;
   s->closingFd = outerFd;
   s->closingFdClosed = outerClosed;

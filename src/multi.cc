@@ -637,8 +637,10 @@ void Multi::OnUvTimer(uv_timer_t* handle) {
 // itself always gets 0.
 void Multi::CallUser(int kind, const Napi::FunctionReference& caller, std::initializer_list<napi_value> args) {
   Napi::Env env = Env();
+  Napi::Object slots = slots_.Value();
+  if (slots.IsEmpty()) return;  // held by the wrapper: gone only with it
   size_t count = std::min<size_t>(args.size(), 4);
-  napi_value argv[6] = {slots_.Value(), Napi::Number::New(env, 2 * kind)};
+  napi_value argv[6] = {slots, Napi::Number::New(env, 2 * kind)};
   std::copy(args.begin(), args.begin() + count, argv + 2);
   napi_value result = nullptr;
   napi_status status = CallInEntry(env, state_.get(), nullptr, caller.Value(), 2 + count, argv, &result);
