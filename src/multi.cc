@@ -632,18 +632,18 @@ void Multi::OnUvTimer(uv_timer_t* handle) {
 }
 
 // Calls the user's SOCKETFUNCTION / TIMERFUNCTION through `caller` (from
-// lib/slot-calls.ts, which adds the data) with `args` (at most 4). -1, a
-// throw or an invalid return aborts this Multi after libcurl returns; libcurl
-// itself always gets 0.
-void Multi::CallUser(int kind, const Napi::FunctionReference& caller, std::initializer_list<napi_value> args) {
+// lib/slot-calls.ts, which adds the data) with `args`. -1, a throw or an
+// invalid return aborts this Multi after libcurl returns; libcurl itself
+// always gets 0.
+template <size_t N>
+void Multi::CallUser(int kind, const Napi::FunctionReference& caller, const napi_value (&args)[N]) {
   Napi::Env env = Env();
   Napi::Object slots = slots_.Value();
   if (slots.IsEmpty()) return;  // held by the wrapper: gone only with it
-  size_t count = std::min<size_t>(args.size(), 4);
-  napi_value argv[6] = {slots, Napi::Number::New(env, 2 * kind)};
-  std::copy(args.begin(), args.begin() + count, argv + 2);
+  napi_value argv[N + 2] = {slots, Napi::Number::New(env, 2 * kind)};
+  std::copy(args, args + N, argv + 2);
   napi_value result = nullptr;
-  napi_status status = CallInEntry(env, state_.get(), nullptr, caller.Value(), 2 + count, argv, &result);
+  napi_status status = CallInEntry(env, state_.get(), nullptr, caller.Value(), N + 2, argv, &result);
   const char* name = kind == kSocketFunction ? "SOCKETFUNCTION" : "TIMERFUNCTION";
   if (status != napi_ok) {
     Napi::Value error = TakeException(env);

@@ -126,7 +126,9 @@ class Multi : public Napi::ObjectWrap<Multi> {
   void Watch(SocketRecord* record, int events);
   bool InitPoll(SocketRecord* record);
   void DrainMessages();
-  void CallUser(int kind, const Napi::FunctionReference& caller, std::initializer_list<napi_value> args);
+  // Defined in multi.cc, its only user.
+  template <size_t N>
+  void CallUser(int kind, const Napi::FunctionReference& caller, const napi_value (&args)[N]);
   void RequestAbort(Napi::Value cause);
   void ReleaseRecord(SocketRecord* record);
   void TransfersChanged();
