@@ -61,23 +61,11 @@ export function spareWrapperCount(): number {
   return spareWrappers.length;
 }
 
-function closedHandle(): never {
-  throw new Error('the Easy is closed');
-}
+const calls = native.easy;
 // Takes the place of a closed Easy's wrapper, which may belong to a newer
-// Easy by now: nothing reached through the old Easy can touch that one.
-const CLOSED_WRAPPER: NativeEasy = {
-  setopt: closedHandle,
-  attachSlots: closedHandle,
-  setCallback: closedHandle,
-  getinfo: closedHandle,
-  reset: closedHandle,
-  duphandle: closedHandle,
-  close: () => false,
-  reopen: closedHandle,
-  useConnectedSocket: closedHandle,
-  dropConnectedSocket: closedHandle,
-};
+// Easy by now: nothing reached through the old Easy can touch that one (no
+// wrapper has this id, so every call throws 'the Easy is closed').
+const CLOSED_WRAPPER: NativeEasy = { id: -1 };
 
 /** One libcurl easy handle: options, info, and one transfer at a time. */
 export class Easy {
@@ -89,7 +77,7 @@ export class Easy {
   #values: Map<number, unknown> | undefined;  // option id -> checked value, made on first set
   // Callback functions and data, shared with the native side (which reads them
   // when libcurl calls back, and keeps a transfer's fault in the last slot).
-  // Made with the first callback option.
+  // The wrapper's array (NativeEasy.slots), taken with the first callback option.
   #slots: unknown[] | undefined;
   // The [fn, data] of the current CLOSESOCKETFUNCTION, which connections opened
   // with it keep natively. Held here: the native side only refers to it weakly
@@ -102,7 +90,7 @@ export class Easy {
 
   constructor() {
     const spare = spareWrappers.pop();
-    if (spare !== undefined) spare.reopen();
+    if (spare !== undefined) calls.reopen(spare.id);
     const wrapper = spare ?? new native.NativeEasy();
     wrapper.owner = this;
     this.#native = wrapper;
@@ -179,7 +167,7 @@ export class Easy {
       this.#replay();
       return;
     }
-    const rc = this.#native.setopt(info.id, kind, checked);
+    const rc = calls.setopt(this.#native.id, info.id, kind, checked);
     if (rc !== 0) throw CurlError.easy(rc, `${name}: ${native.strerror(rc)}`);
     const values = (this.#values ??= new Map());
     values.delete(info.id);  // keep the order of the latest set
@@ -199,27 +187,36 @@ export class Easy {
     const on = slots[fnIndex] !== undefined;
     // CLOSESOCKETFUNCTION: the pair stays with the connections opened while it is set.
     if (kind === CallbackKind.CloseSocket) this.#closeHook = on ? [slots[fnIndex], slots[fnIndex + 1]] : undefined;
-    this.#native.setCallback(kind, on, kind === CallbackKind.CloseSocket ? this.#closeHook : undefined);
+    calls.setCallback(this.#native.id, kind, on, kind === CallbackKind.CloseSocket ? this.#closeHook : undefined);
     if (kind === CallbackKind.Xferinfo && !on) {
       // Setting the callback turned the progress meter's switch on; put back the user's value or the default.
-      this.#native.setopt(NOPROGRESS, NativeOptionKind.Long, this.#values?.get(NOPROGRESS) ?? 1);
+      calls.setopt(this.#native.id, NOPROGRESS, NativeOptionKind.Long, this.#values?.get(NOPROGRESS) ?? 1);
     }
   }
 
   #callbackSlots(): unknown[] {
-    if (this.#slots === undefined) {
-      this.#slots = new Array<unknown>(SLOT_COUNT).fill(undefined);
-      this.#native.attachSlots(this.#slots);
+    let slots = this.#slots;
+    if (slots === undefined) {
+      // A reopened wrapper comes with its array (emptied by close()), already
+      // attached: a new Easy per request then costs no array and no call.
+      const wrapper = this.#native;
+      slots = wrapper.slots;
+      if (slots === undefined) {
+        slots = new Array<unknown>(SLOT_COUNT).fill(undefined);
+        wrapper.slots = slots;
+        calls.attachSlots(wrapper.id, slots);
+      }
+      this.#slots = slots;
     }
-    return this.#slots;
+    return slots;
   }
 
   #replay(): void {
-    this.#native.reset(false);
+    calls.reset(this.#native.id, false);
     for (const [id, value] of this.#values ?? []) {
       const info = optionById(id);
       const kind = info && nativeKind(info);
-      if (kind !== undefined) this.#native.setopt(id, kind, value);
+      if (kind !== undefined) calls.setopt(this.#native.id, id, kind, value);
     }
   }
 
@@ -229,7 +226,7 @@ export class Easy {
     const entry = typeof name === 'string' ? infoEntry(name) : undefined;
     if (!entry) throw new TypeError(`Unknown info '${String(name)}' (use the name without CURLINFO_)`);
     if (entry.kind === 'ptr') throw new TypeError(`${name} returns a C pointer, which curl-sockets does not expose`);
-    const value = this.#native.getinfo(entry.id);
+    const value = calls.getinfo(this.#native.id, entry.id);
     if (value !== null && typeof value === 'object' && !Array.isArray(value)) throw CurlError.easy(value.curlCode);
     return value as InfoValueTypes[K];
   }
@@ -241,12 +238,12 @@ export class Easy {
     if (slots) {
       // Off before the native reset, which would otherwise install them again.
       for (let kind = 0; kind < CALLBACK_KINDS; kind++) {
-        if (slots[2 * kind] !== undefined) this.#native.setCallback(kind as CallbackKind, false);
+        if (slots[2 * kind] !== undefined) calls.setCallback(this.#native.id, kind as CallbackKind, false);
       }
       slots.fill(undefined);
     }
     this.#closeHook = undefined;
-    this.#native.reset(true);
+    calls.reset(this.#native.id, true);
     this.#values = undefined;
     this.#harden?.(this);
   }
@@ -260,11 +257,11 @@ export class Easy {
       const slots = copy.#callbackSlots();
       for (let i = 0; i < FAULT_SLOT; i++) slots[i] = this.#slots[i];
     }
-    this.#native.duphandle(copy.#native);
+    calls.duphandle(this.#native.id, copy.#native.id);
     if (this.#closeHook) {
       // The copy's connections get a close hook of the copy's own.
       copy.#closeHook = [...this.#closeHook];
-      copy.#native.setCallback(CallbackKind.CloseSocket, true, copy.#closeHook);
+      calls.setCallback(copy.#native.id, CallbackKind.CloseSocket, true, copy.#closeHook);
     }
     copy.#values = this.#values && new Map(this.#values);
     copy.#locks = this.#locks && new Map(this.#locks);
@@ -305,7 +302,7 @@ export class Easy {
     } else {
       throw new TypeError(`useConnectedSocket takes a net.Socket or an fd, not ${describe(socket)}`);
     }
-    this.#native.useConnectedSocket(fd);
+    calls.useConnectedSocket(this.#native.id, fd);
     return this;
   }
 
@@ -315,10 +312,14 @@ export class Easy {
     this.#closed = true;
     const wrapper = this.#native;
     // false: closed from inside a libcurl callback, freed once libcurl returns.
-    if (!wrapper.close()) return;
+    if (!calls.close(wrapper.id)) return;
     this.#native = CLOSED_WRAPPER;
     if (spareWrappers.length < MAX_SPARE_WRAPPERS) {
       wrapper.owner = undefined;
+      // The next Easy starts with no callbacks, and the spare holds none of this one's values.
+      const slots = this.#slots;
+      if (slots !== undefined) for (let i = 0; i < SLOT_COUNT; i++) slots[i] = undefined;
+      this.#slots = undefined;
       spareWrappers.push(wrapper);
     }
   }

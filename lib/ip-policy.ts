@@ -92,7 +92,7 @@ export class IpPolicy {
       set('UNIX_SOCKET_PATH', null);
       set('ABSTRACT_UNIX_SOCKET', null);
     };
-    internals.native(easy).dropConnectedSocket();  // a socket handed in earlier would bypass opensocket
+    native.easy.dropConnectedSocket(internals.native(easy).id);  // a socket handed in earlier would bypass opensocket
     harden(easy);
     internals.lock(easy, LOCKED, LOCK_REASON);
     internals.setHardening(easy, harden);

@@ -100,10 +100,10 @@ export class Multi {
     });
     internals.setPending(easy, pending);
     if (signal) {
-      pending.onAbort = () => this.#native.cancel(nativeEasy, EndReason.Abort);
+      pending.onAbort = () => this.#native.cancel(nativeEasy.id, EndReason.Abort);
       signal.addEventListener('abort', pending.onAbort, { once: true });
     }
-    const rc = this.#native.add(nativeEasy, maxBodyBytes ?? -1);
+    const rc = this.#native.add(nativeEasy.id, maxBodyBytes ?? -1);
     if (rc !== 0) {
       internals.setPending(easy, undefined);
       if (pending.onAbort) signal?.removeEventListener('abort', pending.onAbort);

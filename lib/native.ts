@@ -62,35 +62,52 @@ export const enum MultiCallbackKind {
   Timer = 1,
 }
 
+/**
+ * A native easy handle's wrapper. It holds the native side alive; the calls
+ * on it (NativeEasyCalls) name it by `id`.
+ */
 export interface NativeEasy {
+  /** Constant for the wrapper's life; given to the next wrapper once this one is collected. */
+  readonly id: number;
   /**
    * The user's Easy, set by its constructor. A plain property of the wrapper,
    * so a transfer in flight (which holds the wrapper) keeps it alive too; the
    * native side reads it for SOCKETFUNCTION's `easy` argument.
    */
   owner?: object;
+  /** The callback slots (see Easy), made with the first callback set through this wrapper and kept with it. */
+  slots?: unknown[];
+}
+
+/**
+ * The calls on a NativeEasy, each with the wrapper's id first: finding a
+ * wrapper by id costs a bounds check, where a method call's napi_unwrap of
+ * `this` costs about 800 instructions. An id of no wrapper throws
+ * 'the Easy is closed'.
+ */
+export interface NativeEasyCalls {
   /** Returns the CURLcode. */
-  setopt(id: number, kind: NativeOptionKind, value: unknown): number;
+  setopt(easy: number, id: number, kind: NativeOptionKind, value: unknown): number;
   /** Lends the native side the array of callback functions and data (see Easy). */
-  attachSlots(slots: unknown[]): void;
+  attachSlots(easy: number, slots: unknown[]): void;
   /** The kind's slots are written already; `closeHook` is a new [fn, data] for CLOSESOCKETFUNCTION. */
-  setCallback(kind: CallbackKind, on: boolean, closeHook?: readonly unknown[]): void;
+  setCallback(easy: number, kind: CallbackKind, on: boolean, closeHook?: readonly unknown[]): void;
   /** The value, or { curlCode } when libcurl refused. */
-  getinfo(id: number): string | number | string[] | null | { curlCode: number };
-  reset(hard: boolean): void;
-  duphandle(target: NativeEasy): void;
+  getinfo(easy: number, id: number): string | number | string[] | null | { curlCode: number };
+  reset(easy: number, hard: boolean): void;
+  duphandle(easy: number, target: number): void;
   /** True when the handle was freed now; false when already closed or deferred until libcurl returns. */
-  close(): boolean;
+  close(easy: number): boolean;
   /** Makes a wrapper whose close() returned true new again, for the next Easy. */
-  reopen(): void;
-  useConnectedSocket(fd: number): void;
-  dropConnectedSocket(): void;
+  reopen(easy: number): void;
+  useConnectedSocket(easy: number, fd: number): void;
+  dropConnectedSocket(easy: number): void;
 }
 
 export interface NativeMulti {
-  /** Returns the CURLMcode. */
-  add(easy: NativeEasy, maxBodyBytes: number): number;
-  cancel(easy: NativeEasy, reason: EndReason): void;
+  /** Returns the CURLMcode (CURLM_BAD_EASY_HANDLE for an id of no open handle). */
+  add(easy: number, maxBodyBytes: number): number;
+  cancel(easy: number, reason: EndReason): void;
   close(): void;
   setopt(id: number, value: number | boolean): number;
   setCallback(kind: MultiCallbackKind, fn: ((...args: never[]) => unknown) | null, data: unknown): void;
@@ -142,6 +159,7 @@ export type TransferDoneHandler = (
 
 export interface NativeModule {
   NativeEasy: new () => NativeEasy;
+  easy: NativeEasyCalls;
   NativeMulti: new (manual: boolean) => NativeMulti;
   NativePoller: new (fd: number) => NativePoller;
   /** Hands over the TS hooks; returns the scratch memory finished transfers are read from. */

@@ -168,6 +168,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Function multi = Multi::Init(env);
   Napi::Function poller = Poller::Init(env);
   exports.Set("NativeEasy", easy);
+  exports.Set("easy", Easy::Calls(env));
   exports.Set("NativeMulti", multi);
   exports.Set("NativePoller", poller);
   exports.Set("initialize", Napi::Function::New<Initialize>(env, "initialize"));

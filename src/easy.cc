@@ -44,22 +44,45 @@ long LongInfo(CURL* h, CURLINFO id) {
 }  // namespace
 
 Napi::Function Easy::Init(Napi::Env env) {
-  return DefineClass(env, "NativeEasy", {
-    InstanceMethod<&Easy::Setopt>("setopt"),
-    InstanceMethod<&Easy::AttachSlots>("attachSlots"),
-    InstanceMethod<&Easy::SetCallback>("setCallback"),
-    InstanceMethod<&Easy::Getinfo>("getinfo"),
-    InstanceMethod<&Easy::Reset>("reset"),
-    InstanceMethod<&Easy::Duphandle>("duphandle"),
-    InstanceMethod<&Easy::Close>("close"),
-    InstanceMethod<&Easy::Reopen>("reopen"),
-    InstanceMethod<&Easy::UseConnectedSocket>("useConnectedSocket"),
-    InstanceMethod<&Easy::DropConnectedSocket>("dropConnectedSocket"),
-  });
+  return DefineClass(env, "NativeEasy", {});
+}
+
+Napi::Object Easy::Calls(Napi::Env env) {
+  Napi::Object calls = Napi::Object::New(env);
+  calls.Set("setopt", Napi::Function::New<CallById<&Easy::Setopt>>(env, "setopt"));
+  calls.Set("attachSlots", Napi::Function::New<CallById<&Easy::AttachSlots>>(env, "attachSlots"));
+  calls.Set("setCallback", Napi::Function::New<CallById<&Easy::SetCallback>>(env, "setCallback"));
+  calls.Set("getinfo", Napi::Function::New<CallById<&Easy::Getinfo>>(env, "getinfo"));
+  calls.Set("reset", Napi::Function::New<CallById<&Easy::Reset>>(env, "reset"));
+  calls.Set("duphandle", Napi::Function::New<CallById<&Easy::Duphandle>>(env, "duphandle"));
+  calls.Set("close", Napi::Function::New<CallById<&Easy::Close>>(env, "close"));
+  calls.Set("reopen", Napi::Function::New<CallById<&Easy::Reopen>>(env, "reopen"));
+  calls.Set("useConnectedSocket", Napi::Function::New<CallById<&Easy::UseConnectedSocket>>(env, "useConnectedSocket"));
+  calls.Set("dropConnectedSocket", Napi::Function::New<CallById<&Easy::DropConnectedSocket>>(env, "dropConnectedSocket"));
+  return calls;
+}
+
+Easy* Easy::FromId(Napi::Env env, Napi::Value id) {
+  uint32_t n = 0;
+  if (napi_get_value_uint32(env, id, &n) != napi_ok) return nullptr;
+  return StateOf(env)->easyIds.Find(n);
+}
+
+template <Napi::Value (Easy::*Method)(const Napi::CallbackInfo&)>
+Napi::Value Easy::CallById(const Napi::CallbackInfo& info) {
+  Easy* easy = FromId(info.Env(), info[0]);
+  if (easy == nullptr) {
+    Napi::Error::New(info.Env(), "the Easy is closed").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  return (easy->*Method)(info);
 }
 
 Easy::Easy(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Easy>(info) {
   state_ = GetState(info.Env());
+  id_ = state_->easyIds.Add(this);
+  Napi::Object self = info.This().As<Napi::Object>();
+  self.DefineProperty(Napi::PropertyDescriptor::Value("id", Napi::Number::New(info.Env(), id_), napi_enumerable));
   Open(info.Env());
 }
 
@@ -96,6 +119,7 @@ void Easy::Open(Napi::Env env) {
 Easy::~Easy() {
   NoJsScope noJs(state_.get());
   Destroy();
+  state_->easyIds.Remove(id_);
 }
 
 // Options the binding owns are set again after every reset and duphandle.
@@ -173,9 +197,9 @@ Napi::Value Easy::Slot(int index) {
 // Returns the CURLcode.
 Napi::Value Easy::Setopt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  CURLoption id = static_cast<CURLoption>(info[0].As<Napi::Number>().Int32Value());
-  int kind = info[1].As<Napi::Number>().Int32Value();
-  Napi::Value value = info[2];
+  CURLoption id = static_cast<CURLoption>(info[1].As<Napi::Number>().Int32Value());
+  int kind = info[2].As<Napi::Number>().Int32Value();
+  Napi::Value value = info[3];
   bool isNull = value.IsNull() || value.IsUndefined();
   if (poolableHandle_ && !state_->handlePool.IsStateless(id)) poolableHandle_ = false;
   CURLcode rc = CURLE_OK;
@@ -270,14 +294,14 @@ Napi::Value Easy::Setopt(const Napi::CallbackInfo& info) {
 }
 
 // attachSlots(slots): the array TS keeps the callback functions and data in
-// ([fn0, data0, fn1, data1, ..., fault]). TS writes it directly, so setting a
-// callback costs no element writes through napi.
+// ([fn0, data0, fn1, data1, ..., fault]), once per wrapper. TS writes it
+// directly, so setting a callback costs no element writes through napi.
 Napi::Value Easy::AttachSlots(const Napi::CallbackInfo& info) {
-  // Weak: TS keeps the array in the user's Easy, which the wrapper's `owner`
-  // property holds while a transfer is in flight (the only time libcurl calls
+  // Weak: the array is a property of the wrapper, which the user's Easy
+  // holds, and the Ref() of a transfer in flight (the only time libcurl calls
   // these). A strong reference would be a GC root, and a callback that uses
   // its own Easy would keep both alive for ever.
-  slots_ = Napi::Weak(info[0].As<Napi::Object>());
+  slots_ = Napi::Weak(info[1].As<Napi::Object>());
   return info.Env().Undefined();
 }
 
@@ -285,8 +309,8 @@ Napi::Value Easy::AttachSlots(const Napi::CallbackInfo& info) {
 // For CLOSESOCKETFUNCTION, `closeHook` is a new [fn, data] array.
 Napi::Value Easy::SetCallback(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int kind = info[0].As<Napi::Number>().Int32Value();
-  bool on = info[1].ToBoolean().Value();
+  int kind = info[1].As<Napi::Number>().Int32Value();
+  bool on = info[2].ToBoolean().Value();
   if (kind < 0 || kind >= kCallbackKinds) {
     Napi::TypeError::New(env, "internal: unknown callback kind").ThrowAsJavaScriptException();
     return env.Undefined();
@@ -297,7 +321,7 @@ Napi::Value Easy::SetCallback(const Napi::CallbackInfo& info) {
     // A new hook: connections opened earlier keep the one they were made with.
     if (closeHook_) closeHook_->owner = nullptr;
     closeHook_.reset();
-    if (on) SetCloseHook(info[2].As<Napi::Object>());
+    if (on) SetCloseHook(info[3].As<Napi::Object>());
   }
   ApplyCallbackOption(kind, on);
   return env.Undefined();
@@ -306,7 +330,7 @@ Napi::Value Easy::SetCallback(const Napi::CallbackInfo& info) {
 // getinfo(id): the type comes from the id's CURLINFO_TYPEMASK bits.
 Napi::Value Easy::Getinfo(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  CURLINFO id = static_cast<CURLINFO>(info[0].As<Napi::Number>().Int32Value());
+  CURLINFO id = static_cast<CURLINFO>(info[1].As<Napi::Number>().Int32Value());
   CURLcode rc = CURLE_OK;
   Napi::Value result = env.Null();
   switch (id & CURLINFO_TYPEMASK) {
@@ -365,7 +389,7 @@ Napi::Value Easy::Getinfo(const Napi::CallbackInfo& info) {
 // first step of restoring one option's default, after which TS sets the
 // remaining options again.
 Napi::Value Easy::Reset(const Napi::CallbackInfo& info) {
-  bool hard = info[0].ToBoolean().Value();
+  bool hard = info[1].ToBoolean().Value();
   if (hard) ClearHandedSocket();
   ResetHandle(handle_);
   for (auto& entry : slists_) curl_slist_free_all(entry.second);
@@ -382,7 +406,11 @@ Napi::Value Easy::Reset(const Napi::CallbackInfo& info) {
 // freshly constructed NativeEasy (so the wrap is made by JS as usual).
 Napi::Value Easy::Duphandle(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Easy* target = Easy::Unwrap(info[0].As<Napi::Object>());
+  Easy* target = FromId(env, info[1]);
+  if (target == nullptr || target->handle_ == nullptr) {
+    Napi::Error::New(env, "duphandle: the target Easy is closed").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   CURL* copy = curl_easy_duphandle(handle_);
   if (copy == nullptr) {
     Napi::Error::New(env, "curl_easy_duphandle failed").ThrowAsJavaScriptException();
@@ -496,7 +524,8 @@ void Easy::Destroy() {
   state_->easies.erase(this);
   auto& deferred = state_->deferredEasyCloses;  // no dangling pointer left behind
   deferred.erase(std::remove(deferred.begin(), deferred.end(), this), deferred.end());
-  slots_.Reset();
+  // slots_ stays: the array belongs to the wrapper, and TS empties it before
+  // the wrapper serves a new Easy.
   body_.Clear();
   LeaveTransferContext();
 }
@@ -506,7 +535,7 @@ void Easy::Destroy() {
 // handle can be given it, and libcurl neither resolves nor connects.
 Napi::Value Easy::UseConnectedSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
+  int fd = info[1].As<Napi::Number>().Int32Value();
   if (handedFd_ != CURL_SOCKET_BAD && handedFd_ != fd) close(handedFd_);
   // The connection of an earlier handed socket is keyed by the private path
   // replaced below, so nothing could use it again: end it now, and keep at

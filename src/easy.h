@@ -51,6 +51,11 @@ struct CloseHook {
 class Easy : public Napi::ObjectWrap<Easy> {
  public:
   static Napi::Function Init(Napi::Env env);
+  // The JS calls on an Easy (setopt, close, ...): functions whose first
+  // argument is the wrapper's `id` (see wrapper_ids.h), not methods.
+  static Napi::Object Calls(Napi::Env env);
+  // The wrapper JS names by `id`, or null when there is none (closed TS side).
+  static Easy* FromId(Napi::Env env, Napi::Value id);
   explicit Easy(const Napi::CallbackInfo& info);
   ~Easy() override;
 
@@ -91,7 +96,11 @@ class Easy : public Napi::ObjectWrap<Easy> {
   static int OnDebug(CURL* handle, curl_infotype type, char* data, size_t size, void* clientp);
 
  private:
-  // JS methods.
+  // Calls the JS call's Easy (its first argument) with the call.
+  template <Napi::Value (Easy::*Method)(const Napi::CallbackInfo&)>
+  static Napi::Value CallById(const Napi::CallbackInfo& info);
+
+  // JS calls; their own arguments start at info[1].
   Napi::Value Setopt(const Napi::CallbackInfo& info);
   Napi::Value AttachSlots(const Napi::CallbackInfo& info);
   Napi::Value SetCallback(const Napi::CallbackInfo& info);
@@ -131,9 +140,12 @@ class Easy : public Napi::ObjectWrap<Easy> {
   // it so: a closed wrapper is reopened for the next Easy. A field added here
   // must be handled in one of them.
   StatePtr state_;
+  uint32_t id_ = 0;  // for the wrapper's life
   CURL* handle_ = nullptr;
   Multi* multi_ = nullptr;
-  Napi::ObjectReference slots_;   // [fn0, data0, fn1, data1, ..., fault], attached by TS
+  // [fn0, data0, fn1, data1, ..., fault], attached by TS once per wrapper:
+  // kept by Destroy() and Open(), like id_.
+  Napi::ObjectReference slots_;
   unsigned callbacksSet_ = 0;     // bit per CallbackKind with a JS function
   // Whether the libcurl handle may go to the HandlePool when this Easy goes:
   // no option that leaves state in the handle was ever set on it.

@@ -179,13 +179,13 @@ void Multi::TransfersChanged() {
   }
 }
 
-// add(nativeEasy, maxBodyBytes) -> CURLMcode
+// add(easyId, maxBodyBytes) -> CURLMcode
 Napi::Value Multi::Add(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_->InLibcurl()) return Napi::Number::New(env, CURLM_RECURSIVE_API_CALL);
   if (multi_ == nullptr || closeRequested_) return Napi::Number::New(env, CURLM_BAD_HANDLE);
-  Easy* easy = Easy::Unwrap(info[0].As<Napi::Object>());
-  if (easy->handle() == nullptr) return Napi::Number::New(env, CURLM_BAD_EASY_HANDLE);
+  Easy* easy = Easy::FromId(env, info[0]);
+  if (easy == nullptr || easy->handle() == nullptr) return Napi::Number::New(env, CURLM_BAD_EASY_HANDLE);
   if (easy->multi() != nullptr) return Napi::Number::New(env, CURLM_ADDED_ALREADY);
   easy->maxBodyBytes_ = info[1].As<Napi::Number>().DoubleValue();
   easy->Started(this);
@@ -205,12 +205,12 @@ Napi::Value Multi::Add(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, rc);
 }
 
-// cancel(nativeEasy, reason): abort or close of one transfer.
+// cancel(easyId, reason): abort or close of one transfer.
 Napi::Value Multi::Cancel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Easy* easy = Easy::Unwrap(info[0].As<Napi::Object>());
+  Easy* easy = Easy::FromId(env, info[0]);
   int reason = info[1].As<Napi::Number>().Int32Value();
-  if (easy->multi() != this) return env.Undefined();
+  if (easy == nullptr || easy->multi() != this) return env.Undefined();
   easy->RequestCancel(reason);
   if (!state_->InLibcurl()) CancelNow(easy);
   state_->Settle(env);  // deferred to the end of the current entry when inside libcurl

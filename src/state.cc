@@ -17,6 +17,10 @@ StatePtr GetState(Napi::Env env) {
   return *env.GetInstanceData<StatePtr>();
 }
 
+AddonState* StateOf(Napi::Env env) {
+  return env.GetInstanceData<StatePtr>()->get();
+}
+
 napi_status CallInEntry(Napi::Env env, AddonState* state, napi_async_context context, napi_value fn, size_t argc,
                         const napi_value* argv, napi_value* result) {
   if (state->entryScopeDepth == 0) return napi_call_function(env, env.Undefined(), fn, argc, argv, result);

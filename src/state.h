@@ -13,6 +13,7 @@
 
 #include "body_pool.h"
 #include "handle_pool.h"
+#include "wrapper_ids.h"
 
 namespace cs {
 
@@ -105,6 +106,7 @@ struct AddonState {
 
   std::unordered_set<Multi*> multis;
   std::unordered_set<Easy*> easies;
+  WrapperIds<Easy> easyIds;  // every NativeEasy wrapper alive, by the id JS names it with
   std::unordered_set<Poller*> pollers;
   std::vector<Easy*> deferredEasyCloses;
   std::vector<Multi*> settleScratch;  // reused by Settle: no allocation per event
@@ -153,6 +155,8 @@ void TrackSocket(AddonState* state, curl_socket_t fd, OpenSocket entry);
 // Whether `fd` is (still) a socket libcurl owns.
 bool OwnedByLibcurl(AddonState* state, curl_socket_t fd);
 StatePtr GetState(Napi::Env env);
+// The state without a reference of its own: for calls that only read it.
+AddonState* StateOf(Napi::Env env);
 
 // Raises one of the state's depth counters for the length of a C++ scope.
 template <int AddonState::*Counter>

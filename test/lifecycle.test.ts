@@ -368,6 +368,7 @@ describe('garbage collection', () => {
     expect(result).toEqual({
       plainEasy: expected,  // the control: the child can see a collection at all
       easyCallbacks: expected,
+      closedEasySpareWrapper: expected,
       easyCloseSocket: expected,
       closeHookOutlivesEasy: expected,
       manualMulti: expected,

@@ -123,6 +123,19 @@ describe('wrappers of closed Easy objects', () => {
       expect(t.body.toString()).toBe('hello world\n');
       expect(t.headers.some(([name]) => name.toLowerCase() === 'content-type')).toBe(true);
       expect(calls).toEqual([]);
+      // Its own callbacks go into the slots the wrapper kept, and only they run.
+      const own: string[] = [];
+      next.setopt('WRITEFUNCTION', (chunk: Buffer) => {
+        own.push(chunk.toString());
+        return chunk.length;
+      });
+      next.setopt('PREREQFUNCTION', () => {
+        own.push('prereq');
+        return 0;
+      });
+      await next.perform();
+      expect(own).toEqual(['prereq', 'hello world\n']);
+      expect(calls).toEqual([]);
     } finally {
       next.close();
       for (const e of held) e.close();

@@ -45,6 +45,18 @@ const cases = {
     await multi.perform(easy);
     return { ref: new WeakRef(easy), ran: bytes === 5 };
   },
+  // A closed Easy's wrapper waits for the next new Easy with the callback
+  // slots it keeps emptied: it must not keep the old callbacks (and the Easy
+  // they use) alive.
+  async closedEasySpareWrapper(multi) {
+    const easy = new Easy().setopt('URL', url);
+    let bytes = 0;
+    easy.setopt('WRITEFUNCTION', (chunk) => { bytes += chunk.length; void easy; return chunk.length; });
+    easy.setopt('PREREQFUNCTION', () => (easy ? 0 : 1));
+    await multi.perform(easy);
+    easy.close();
+    return { ref: new WeakRef(easy), ran: bytes === 5 };
+  },
   // Easy with a CLOSESOCKETFUNCTION that uses its Easy; the connection is not
   // reused, so it is closed when the transfer ends.
   async easyCloseSocket(multi) {
