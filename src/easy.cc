@@ -226,8 +226,17 @@ Napi::Value Easy::Setopt(const Napi::CallbackInfo& info) {
       if (isNull) {
         rc = curl_easy_setopt(handle_, id, static_cast<char*>(nullptr));
       } else {
-        std::string s = value.As<Napi::String>().Utf8Value();
-        rc = curl_easy_setopt(handle_, id, s.c_str());  // libcurl copies strings
+        // Most option strings (URLs, paths, header values) fit on the stack:
+        // no std::string and one napi call instead of two. A string that
+        // came within a character (4 bytes) of the end may have been cut.
+        char small[512];
+        size_t length = 0;
+        if (napi_get_value_string_utf8(env, value, small, sizeof small, &length) == napi_ok && length + 4 < sizeof small) {
+          rc = curl_easy_setopt(handle_, id, small);  // libcurl copies strings
+        } else {
+          std::string s = value.As<Napi::String>().Utf8Value();
+          rc = curl_easy_setopt(handle_, id, s.c_str());
+        }
       }
       if (rc == CURLE_OK && id == CURLOPT_UNIX_SOCKET_PATH) {
         userUnixPathSet_ = !isNull;

@@ -115,6 +115,26 @@ describe('Easy: basic HTTP', () => {
   });
 });
 
+describe('Easy: string options', () => {
+  it('arrive whole at every length, multi-byte characters across the binding\'s 512-byte stack buffer included', async () => {
+    const easy = new Easy().setopt('URL', `${http.url}/echo`);
+    try {
+      const values: string[] = ['x'.repeat(5000) + '\u20ac'];
+      for (let n = 500; n <= 515; n++) {
+        for (const tail of ['b', '\u00e9', '\u20ac', '\u{1f600}']) values.push('a'.repeat(n) + tail + tail);
+      }
+      for (const value of values) {
+        easy.setopt('USERAGENT', value);
+        const echo = echoOf((await easy.perform()).body);
+        // Node's HTTP parser reads header bytes as latin1.
+        expect(echo.headers['user-agent']).toBe(Buffer.from(value, 'utf8').toString('latin1'));
+      }
+    } finally {
+      easy.close();
+    }
+  });
+});
+
 describe('Easy: redirects and headers', () => {
   it('an obsolete folded line continues the previous field, and repeated names are kept in order', async () => {
     const server = await startRawTcpServer((peer) => {
