@@ -23,6 +23,8 @@ const scratch = native.initialize({
 });
 useScratch(scratch.infoScratch, scratch.bodyScratch);
 
+const calls = native.multi;
+
 const MULTI_CALLBACKS: ReadonlyMap<string, readonly [MultiCallbackKind, 'function' | 'data']> = new Map([
   ['SOCKETFUNCTION', [MultiCallbackKind.Socket, 'function']],
   ['SOCKETDATA', [MultiCallbackKind.Socket, 'data']],
@@ -49,7 +51,7 @@ export class Multi {
 
   /** Transfers in flight. */
   get running(): number {
-    return this.#closed ? 0 : this.#native.running;
+    return this.#closed ? 0 : calls.running(this.#native.id);
   }
 
   /** Sets a multi option (name without CURLMOPT_). */
@@ -60,7 +62,7 @@ export class Multi {
       const [kind, part] = callback;
       const slot = this.#callbacks[kind] as CallbackSlot;
       updateCallbackSlot(slot, part, name, value);
-      this.#native.setCallback(kind, slot.fn, slot.data);
+      calls.setCallback(this.#native.id, kind, slot.fn, slot.data);
       return this;
     }
     const info = typeof name === 'string' ? multiOptionInfo(name) : undefined;
@@ -71,7 +73,7 @@ export class Multi {
     if (typeof value === 'boolean' && info.kind !== 'boolean') throw new TypeError(`${name} takes a number, not a boolean`);
     if (typeof value !== 'number' && typeof value !== 'boolean') throw new TypeError(`${name} takes a number, not ${describe(value)}`);
     if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new RangeError(`${name} takes an integer, not ${value}`);
-    const rc = this.#native.setopt(info.id, value);
+    const rc = calls.setopt(this.#native.id, info.id, value);
     if (rc !== 0) throw CurlError.multi(rc, `${name}: ${native.strerror(rc, true)}`);
     return this;
   }
@@ -100,10 +102,10 @@ export class Multi {
     });
     internals.setPending(easy, pending);
     if (signal) {
-      pending.onAbort = () => this.#native.cancel(nativeEasy.id, EndReason.Abort);
+      pending.onAbort = () => calls.cancel(this.#native.id, nativeEasy.id, EndReason.Abort);
       signal.addEventListener('abort', pending.onAbort, { once: true });
     }
-    const rc = this.#native.add(nativeEasy.id, maxBodyBytes ?? -1);
+    const rc = calls.add(this.#native.id, nativeEasy.id, maxBodyBytes ?? -1);
     if (rc !== 0) {
       internals.setPending(easy, undefined);
       if (pending.onAbort) signal?.removeEventListener('abort', pending.onAbort);
@@ -115,7 +117,7 @@ export class Multi {
   /** Stores a value for fd; SOCKETFUNCTION gets it as `socketp` until REMOVE (included). */
   assign(fd: number, socketp: unknown): void {
     this.#assertOpen('assign');
-    const rc = this.#native.assign(fd, socketp);
+    const rc = calls.assign(this.#native.id, fd, socketp);
     if (rc !== 0) throw CurlError.multi(rc, `assign: fd ${fd} is not a socket this Multi is watching`);
   }
 
@@ -123,7 +125,7 @@ export class Multi {
   socketAction(fd: number, events: number): number {
     this.#assertOpen('socketAction');
     if (!Number.isInteger(fd) || !Number.isInteger(events)) throw new TypeError('socketAction takes an fd and CURL_CSELECT_* bits');
-    const result = this.#native.socketAction(fd, events);
+    const result = calls.socketAction(this.#native.id, fd, events);
     if (result < 0) throw CurlError.multi(-result);
     return result;
   }
@@ -132,7 +134,7 @@ export class Multi {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#native.close();
+    calls.close(this.#native.id);
   }
 
   [Symbol.dispose](): void {

@@ -104,17 +104,23 @@ export interface NativeEasyCalls {
   dropConnectedSocket(easy: number): void;
 }
 
+/** A native multi handle's wrapper; the calls on it (NativeMultiCalls) name it by `id`. */
 export interface NativeMulti {
-  /** Returns the CURLMcode (CURLM_BAD_EASY_HANDLE for an id of no open handle). */
-  add(easy: number, maxBodyBytes: number): number;
-  cancel(easy: number, reason: EndReason): void;
-  close(): void;
-  setopt(id: number, value: number | boolean): number;
-  setCallback(kind: MultiCallbackKind, fn: ((...args: never[]) => unknown) | null, data: unknown): void;
-  assign(fd: number, value: unknown): number;
+  readonly id: number;
+}
+
+/** The calls on a NativeMulti, each with the wrapper's id first (see NativeEasyCalls). */
+export interface NativeMultiCalls {
+  /** Returns the CURLMcode (CURLM_BAD_EASY_HANDLE for an Easy id of no open handle). */
+  add(multi: number, easy: number, maxBodyBytes: number): number;
+  cancel(multi: number, easy: number, reason: EndReason): void;
+  close(multi: number): void;
+  setopt(multi: number, id: number, value: number | boolean): number;
+  setCallback(multi: number, kind: MultiCallbackKind, fn: ((...args: never[]) => unknown) | null, data: unknown): void;
+  assign(multi: number, fd: number, value: unknown): number;
   /** Running transfers, or -CURLMcode. */
-  socketAction(fd: number, events: number): number;
-  readonly running: number;
+  socketAction(multi: number, fd: number, events: number): number;
+  running(multi: number): number;
 }
 
 export interface NativePoller {
@@ -161,6 +167,7 @@ export interface NativeModule {
   NativeEasy: new () => NativeEasy;
   easy: NativeEasyCalls;
   NativeMulti: new (manual: boolean) => NativeMulti;
+  multi: NativeMultiCalls;
   NativePoller: new (fd: number) => NativePoller;
   /** Hands over the TS hooks; returns the scratch memory finished transfers are read from. */
   initialize(hooks: {

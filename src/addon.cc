@@ -170,6 +170,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeEasy", easy);
   exports.Set("easy", Easy::Calls(env));
   exports.Set("NativeMulti", multi);
+  exports.Set("multi", Multi::Calls(env));
   exports.Set("NativePoller", poller);
   exports.Set("initialize", Napi::Function::New<Initialize>(env, "initialize"));
   exports.Set("listOptions", Napi::Function::New<ListOptions>(env, "listOptions"));

@@ -49,33 +49,21 @@ Napi::Function Easy::Init(Napi::Env env) {
 
 Napi::Object Easy::Calls(Napi::Env env) {
   Napi::Object calls = Napi::Object::New(env);
-  calls.Set("setopt", Napi::Function::New<CallById<&Easy::Setopt>>(env, "setopt"));
-  calls.Set("attachSlots", Napi::Function::New<CallById<&Easy::AttachSlots>>(env, "attachSlots"));
-  calls.Set("setCallback", Napi::Function::New<CallById<&Easy::SetCallback>>(env, "setCallback"));
-  calls.Set("getinfo", Napi::Function::New<CallById<&Easy::Getinfo>>(env, "getinfo"));
-  calls.Set("reset", Napi::Function::New<CallById<&Easy::Reset>>(env, "reset"));
-  calls.Set("duphandle", Napi::Function::New<CallById<&Easy::Duphandle>>(env, "duphandle"));
-  calls.Set("close", Napi::Function::New<CallById<&Easy::Close>>(env, "close"));
-  calls.Set("reopen", Napi::Function::New<CallById<&Easy::Reopen>>(env, "reopen"));
-  calls.Set("useConnectedSocket", Napi::Function::New<CallById<&Easy::UseConnectedSocket>>(env, "useConnectedSocket"));
-  calls.Set("dropConnectedSocket", Napi::Function::New<CallById<&Easy::DropConnectedSocket>>(env, "dropConnectedSocket"));
+  calls.Set("setopt", Napi::Function::New<CallById<Easy, &Easy::Setopt>>(env, "setopt"));
+  calls.Set("attachSlots", Napi::Function::New<CallById<Easy, &Easy::AttachSlots>>(env, "attachSlots"));
+  calls.Set("setCallback", Napi::Function::New<CallById<Easy, &Easy::SetCallback>>(env, "setCallback"));
+  calls.Set("getinfo", Napi::Function::New<CallById<Easy, &Easy::Getinfo>>(env, "getinfo"));
+  calls.Set("reset", Napi::Function::New<CallById<Easy, &Easy::Reset>>(env, "reset"));
+  calls.Set("duphandle", Napi::Function::New<CallById<Easy, &Easy::Duphandle>>(env, "duphandle"));
+  calls.Set("close", Napi::Function::New<CallById<Easy, &Easy::Close>>(env, "close"));
+  calls.Set("reopen", Napi::Function::New<CallById<Easy, &Easy::Reopen>>(env, "reopen"));
+  calls.Set("useConnectedSocket", Napi::Function::New<CallById<Easy, &Easy::UseConnectedSocket>>(env, "useConnectedSocket"));
+  calls.Set("dropConnectedSocket", Napi::Function::New<CallById<Easy, &Easy::DropConnectedSocket>>(env, "dropConnectedSocket"));
   return calls;
 }
 
 Easy* Easy::FromId(Napi::Env env, Napi::Value id) {
-  uint32_t n = 0;
-  if (napi_get_value_uint32(env, id, &n) != napi_ok) return nullptr;
-  return StateOf(env)->easyIds.Find(n);
-}
-
-template <Napi::Value (Easy::*Method)(const Napi::CallbackInfo&)>
-Napi::Value Easy::CallById(const Napi::CallbackInfo& info) {
-  Easy* easy = FromId(info.Env(), info[0]);
-  if (easy == nullptr) {
-    Napi::Error::New(info.Env(), "the Easy is closed").ThrowAsJavaScriptException();
-    return info.Env().Undefined();
-  }
-  return (easy->*Method)(info);
+  return StateOf(env)->easyIds.Find(env, id);
 }
 
 Easy::Easy(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Easy>(info) {

@@ -56,6 +56,7 @@ class Easy : public Napi::ObjectWrap<Easy> {
   static Napi::Object Calls(Napi::Env env);
   // The wrapper JS names by `id`, or null when there is none (closed TS side).
   static Easy* FromId(Napi::Env env, Napi::Value id);
+  static constexpr const char* kGoneMessage = "the Easy is closed";
   explicit Easy(const Napi::CallbackInfo& info);
   ~Easy() override;
 
@@ -96,10 +97,6 @@ class Easy : public Napi::ObjectWrap<Easy> {
   static int OnDebug(CURL* handle, curl_infotype type, char* data, size_t size, void* clientp);
 
  private:
-  // Calls the JS call's Easy (its first argument) with the call.
-  template <Napi::Value (Easy::*Method)(const Napi::CallbackInfo&)>
-  static Napi::Value CallById(const Napi::CallbackInfo& info);
-
   // JS calls; their own arguments start at info[1].
   Napi::Value Setopt(const Napi::CallbackInfo& info);
   Napi::Value AttachSlots(const Napi::CallbackInfo& info);

@@ -91,22 +91,33 @@ SocketRecord* NewRecord(const StatePtr& state, Multi* owner, curl_socket_t fd) {
 }  // namespace
 
 Napi::Function Multi::Init(Napi::Env env) {
-  return DefineClass(env, "NativeMulti", {
-    InstanceMethod<&Multi::Add>("add"),
-    InstanceMethod<&Multi::Cancel>("cancel"),
-    InstanceMethod<&Multi::Close>("close"),
-    InstanceMethod<&Multi::Setopt>("setopt"),
-    InstanceMethod<&Multi::SetCallback>("setCallback"),
-    InstanceMethod<&Multi::Assign>("assign"),
-    InstanceMethod<&Multi::SocketAction>("socketAction"),
-    InstanceAccessor<&Multi::Running>("running"),
-  });
+  return DefineClass(env, "NativeMulti", {});
+}
+
+Napi::Object Multi::Calls(Napi::Env env) {
+  Napi::Object calls = Napi::Object::New(env);
+  calls.Set("add", Napi::Function::New<CallById<Multi, &Multi::Add>>(env, "add"));
+  calls.Set("cancel", Napi::Function::New<CallById<Multi, &Multi::Cancel>>(env, "cancel"));
+  calls.Set("close", Napi::Function::New<CallById<Multi, &Multi::Close>>(env, "close"));
+  calls.Set("setopt", Napi::Function::New<CallById<Multi, &Multi::Setopt>>(env, "setopt"));
+  calls.Set("setCallback", Napi::Function::New<CallById<Multi, &Multi::SetCallback>>(env, "setCallback"));
+  calls.Set("assign", Napi::Function::New<CallById<Multi, &Multi::Assign>>(env, "assign"));
+  calls.Set("socketAction", Napi::Function::New<CallById<Multi, &Multi::SocketAction>>(env, "socketAction"));
+  calls.Set("running", Napi::Function::New<CallById<Multi, &Multi::Running>>(env, "running"));
+  return calls;
+}
+
+Multi* Multi::FromId(Napi::Env env, Napi::Value id) {
+  return StateOf(env)->multiIds.Find(env, id);
 }
 
 // new NativeMulti(manual: boolean)
 Multi::Multi(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Multi>(info) {
   Napi::Env env = info.Env();
   state_ = GetState(env);
+  id_ = state_->multiIds.Add(this);
+  info.This().As<Napi::Object>().DefineProperty(
+      Napi::PropertyDescriptor::Value("id", Napi::Number::New(env, id_), napi_enumerable));
   manual_ = info.Length() > 0 && info[0].ToBoolean().Value();
   multi_ = MultiInitCloexec();
   if (multi_ == nullptr) {
@@ -154,6 +165,7 @@ Multi::Multi(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Multi>(info) {
 Multi::~Multi() {
   NoJsScope noJs(state_.get());
   Shutdown();
+  state_->multiIds.Remove(id_);
   if (state_->tearingDown) {
     // The async context's destroy hook would need a live environment.
     (void)asyncContext_.release();
@@ -184,10 +196,10 @@ Napi::Value Multi::Add(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_->InLibcurl()) return Napi::Number::New(env, CURLM_RECURSIVE_API_CALL);
   if (multi_ == nullptr || closeRequested_) return Napi::Number::New(env, CURLM_BAD_HANDLE);
-  Easy* easy = Easy::FromId(env, info[0]);
+  Easy* easy = Easy::FromId(env, info[1]);
   if (easy == nullptr || easy->handle() == nullptr) return Napi::Number::New(env, CURLM_BAD_EASY_HANDLE);
   if (easy->multi() != nullptr) return Napi::Number::New(env, CURLM_ADDED_ALREADY);
-  easy->maxBodyBytes_ = info[1].As<Napi::Number>().DoubleValue();
+  easy->maxBodyBytes_ = info[2].As<Napi::Number>().DoubleValue();
   easy->Started(this);
   transfers_.insert(easy);
   TransfersChanged();
@@ -208,8 +220,8 @@ Napi::Value Multi::Add(const Napi::CallbackInfo& info) {
 // cancel(easyId, reason): abort or close of one transfer.
 Napi::Value Multi::Cancel(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Easy* easy = Easy::FromId(env, info[0]);
-  int reason = info[1].As<Napi::Number>().Int32Value();
+  Easy* easy = Easy::FromId(env, info[1]);
+  int reason = info[2].As<Napi::Number>().Int32Value();
   if (easy == nullptr || easy->multi() != this) return env.Undefined();
   easy->RequestCancel(reason);
   if (!state_->InLibcurl()) CancelNow(easy);
@@ -339,20 +351,20 @@ void Multi::Shutdown() {
 Napi::Value Multi::Setopt(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (multi_ == nullptr) return Napi::Number::New(env, CURLM_BAD_HANDLE);
-  CURLMoption id = static_cast<CURLMoption>(info[0].As<Napi::Number>().Int32Value());
-  long value = info[1].IsBoolean() ? (info[1].As<Napi::Boolean>().Value() ? 1 : 0)
-                                   : static_cast<long>(info[1].As<Napi::Number>().Int64Value());
+  CURLMoption id = static_cast<CURLMoption>(info[1].As<Napi::Number>().Int32Value());
+  long value = info[2].IsBoolean() ? (info[2].As<Napi::Boolean>().Value() ? 1 : 0)
+                                   : static_cast<long>(info[2].As<Napi::Number>().Int64Value());
   return Napi::Number::New(env, curl_multi_setopt(multi_, id, value));
 }
 
 // setCallback(kind, fn | null, data)
 Napi::Value Multi::SetCallback(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int kind = info[0].As<Napi::Number>().Int32Value();
-  bool on = info[1].IsFunction();
+  int kind = info[1].As<Napi::Number>().Int32Value();
+  bool on = info[2].IsFunction();
   Napi::Object slots = slots_.Value();
-  slots.Set(static_cast<uint32_t>(2 * kind), on ? info[1] : env.Undefined());
-  slots.Set(static_cast<uint32_t>(2 * kind + 1), info[2]);
+  slots.Set(static_cast<uint32_t>(2 * kind), on ? info[2] : env.Undefined());
+  slots.Set(static_cast<uint32_t>(2 * kind + 1), info[3]);
   if (on) callbacksSet_ |= 1u << kind;
   else callbacksSet_ &= ~(1u << kind);
   return env.Undefined();
@@ -361,12 +373,12 @@ Napi::Value Multi::SetCallback(const Napi::CallbackInfo& info) {
 // assign(fd, value) -> CURLMcode (only writes the native record)
 Napi::Value Multi::Assign(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  curl_socket_t fd = info[0].As<Napi::Number>().Int32Value();
+  curl_socket_t fd = info[1].As<Napi::Number>().Int32Value();
   auto it = records_.find(fd);
   if (it == records_.end()) return Napi::Number::New(env, CURLM_BAD_SOCKET);
   SocketRecord* record = it->second;
   if (record->user.IsEmpty()) record->user = Napi::Persistent(Napi::Array::New(env, 1).As<Napi::Object>());
-  record->user.Value().Set(0u, info[1]);
+  record->user.Value().Set(0u, info[2]);
   return Napi::Number::New(env, CURLM_OK);
 }
 
@@ -375,8 +387,8 @@ Napi::Value Multi::SocketAction(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_->InLibcurl()) return Napi::Number::New(env, -CURLM_RECURSIVE_API_CALL);
   if (multi_ == nullptr) return Napi::Number::New(env, -CURLM_BAD_HANDLE);
-  curl_socket_t fd = info[0].As<Napi::Number>().Int32Value();
-  int events = info[1].As<Napi::Number>().Int32Value();
+  curl_socket_t fd = info[1].As<Napi::Number>().Int32Value();
+  int events = info[2].As<Napi::Number>().Int32Value();
   int rc = RunSocketAction(fd, events);
   state_->Settle(env);
   if (rc != CURLM_OK) return Napi::Number::New(env, -rc);

@@ -51,6 +51,11 @@ struct SocketRecord {
 class Multi : public Napi::ObjectWrap<Multi> {
  public:
   static Napi::Function Init(Napi::Env env);
+  // The JS calls on a Multi: functions whose first argument is the wrapper's
+  // `id` (see wrapper_ids.h), not methods.
+  static Napi::Object Calls(Napi::Env env);
+  static Multi* FromId(Napi::Env env, Napi::Value id);
+  static constexpr const char* kGoneMessage = "the Multi is closed";
   explicit Multi(const Napi::CallbackInfo& info);
   ~Multi() override;
 
@@ -136,6 +141,7 @@ class Multi : public Napi::ObjectWrap<Multi> {
   Napi::Value Slot(int index);
 
   StatePtr state_;
+  uint32_t id_ = 0;  // for the wrapper's life
   CURLM* multi_ = nullptr;
   bool manual_ = false;
   Timer* timer_ = nullptr;

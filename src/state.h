@@ -106,7 +106,9 @@ struct AddonState {
 
   std::unordered_set<Multi*> multis;
   std::unordered_set<Easy*> easies;
-  WrapperIds<Easy> easyIds;  // every NativeEasy wrapper alive, by the id JS names it with
+  // Every NativeEasy and NativeMulti wrapper alive, by the id JS names it with.
+  WrapperIds<Easy> easyIds;
+  WrapperIds<Multi> multiIds;
   std::unordered_set<Poller*> pollers;
   std::vector<Easy*> deferredEasyCloses;
   std::vector<Multi*> settleScratch;  // reused by Settle: no allocation per event

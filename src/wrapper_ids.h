@@ -6,6 +6,8 @@
 // freed wrapper.
 #pragma once
 
+#include <napi.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -35,9 +37,29 @@ class WrapperIds {
 
   T* Find(uint32_t id) const { return id < wrappers_.size() ? wrappers_[id] : nullptr; }
 
+  // The wrapper a JS value names: exactly one of the ids given out.
+  T* Find(napi_env env, napi_value id) const {
+    double n = -1;
+    if (napi_get_value_double(env, id, &n) != napi_ok || !(n >= 0 && n < 4294967296.0)) return nullptr;
+    uint32_t index = static_cast<uint32_t>(n);
+    return index == n ? Find(index) : nullptr;
+  }
+
  private:
   std::vector<T*> wrappers_;
   std::vector<uint32_t> free_;
 };
+
+// A JS function that calls `Method` on the wrapper its first argument names
+// (T::FromId). When there is none, it throws T::kGoneMessage.
+template <typename T, Napi::Value (T::*Method)(const Napi::CallbackInfo&)>
+Napi::Value CallById(const Napi::CallbackInfo& info) {
+  T* wrapper = T::FromId(info.Env(), info[0]);
+  if (wrapper == nullptr) {
+    Napi::Error::New(info.Env(), T::kGoneMessage).ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  return (wrapper->*Method)(info);
+}
 
 }  // namespace cs

@@ -9,7 +9,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CURL_SOCKOPT_OK, CurlError, Easy, IpPolicy, Multi, createSocket, libcurlVersion } from '../dist/index.js';
-import { spareWrapperCount } from '../dist/easy.js';
+import { internals, spareWrapperCount } from '../dist/easy.js';
+import { native } from '../dist/native.js';
 import { connectTcp, echoOf, startHttpServer, type EchoReply, type TestServer } from './helpers/servers';
 import { rejection, sleep } from './helpers/wait';
 
@@ -251,6 +252,26 @@ describe('wrappers of closed Easy objects', () => {
       next.close();
       multi.close();
       for (const e of held) e.close();
+    }
+  });
+
+  it('native calls name their handle by id: an id of no handle throws or is refused, never reaches freed memory', () => {
+    const CURLM_BAD_EASY_HANDLE = 2;
+    const nativeMulti = new native.NativeMulti(false);
+    try {
+      for (const id of [-1, 2 ** 31, 1e9, 0.5, Number.NaN, 'x', undefined]) {
+        expect(() => native.easy.setopt(id as number, 10002, 2, 'http://x/')).toThrow('the Easy is closed');
+        expect(() => native.easy.close(id as number)).toThrow('the Easy is closed');
+        expect(() => native.multi.running(id as number)).toThrow('the Multi is closed');
+        expect(native.multi.add(nativeMulti.id, id as number, -1)).toBe(CURLM_BAD_EASY_HANDLE);
+      }
+      // A closed Easy's wrapper may live on as a spare: its handle is gone, so add() refuses it.
+      const easy = new Easy();
+      const id = internals.native(easy).id;
+      easy.close();
+      expect(native.multi.add(nativeMulti.id, id, -1)).toBe(CURLM_BAD_EASY_HANDLE);
+    } finally {
+      native.multi.close(nativeMulti.id);
     }
   });
 });
