@@ -123,10 +123,16 @@ export interface NativeMultiCalls {
   running(multi: number): number;
 }
 
+/** A poller's wrapper; the calls on it (NativePollerCalls) name it by `id`. */
 export interface NativePoller {
-  start(events: number, callback: (status: number, events: number) => void): void;
-  stop(): void;
-  close(): void;
+  readonly id: number;
+}
+
+/** The calls on a NativePoller, each with the wrapper's id first (see NativeEasyCalls). */
+export interface NativePollerCalls {
+  start(poller: number, events: number, callback: (status: number, events: number) => void): void;
+  stop(poller: number): void;
+  close(poller: number): void;
 }
 
 export interface NativeAddress {
@@ -169,6 +175,7 @@ export interface NativeModule {
   NativeMulti: new (manual: boolean) => NativeMulti;
   multi: NativeMultiCalls;
   NativePoller: new (fd: number) => NativePoller;
+  poller: NativePollerCalls;
   /** Hands over the TS hooks; returns the scratch memory finished transfers are read from. */
   initialize(hooks: {
     onTransferDone: TransferDoneHandler;

@@ -1,5 +1,7 @@
 import { native, type NativePoller } from './native';
 
+const calls = native.poller;
+
 /**
  * Watches one fd on Node's event loop, for applications that drive a
  * 'manual' Multi themselves. `events` and the callback's events are
@@ -17,17 +19,17 @@ export class Poller {
   start(events: number, callback: (status: number, events: number) => void): void {
     if (this.#closed) throw new Error('Poller is closed');
     if (typeof callback !== 'function') throw new TypeError('Poller.start takes a callback');
-    this.#native.start(events, callback);
+    calls.start(this.#native.id, events, callback);
   }
 
   stop(): void {
-    if (!this.#closed) this.#native.stop();
+    if (!this.#closed) calls.stop(this.#native.id);
   }
 
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#native.close();
+    calls.close(this.#native.id);
   }
 
   [Symbol.dispose](): void {

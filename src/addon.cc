@@ -172,6 +172,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("NativeMulti", multi);
   exports.Set("multi", Multi::Calls(env));
   exports.Set("NativePoller", poller);
+  exports.Set("poller", Poller::Calls(env));
   exports.Set("initialize", Napi::Function::New<Initialize>(env, "initialize"));
   exports.Set("listOptions", Napi::Function::New<ListOptions>(env, "listOptions"));
   exports.Set("strerror", Napi::Function::New<Strerror>(env, "strerror"));

@@ -5,17 +5,28 @@
 namespace cs {
 
 Napi::Function Poller::Init(Napi::Env env) {
-  return DefineClass(env, "NativePoller", {
-    InstanceMethod<&Poller::Start>("start"),
-    InstanceMethod<&Poller::Stop>("stop"),
-    InstanceMethod<&Poller::Close>("close"),
-  });
+  return DefineClass(env, "NativePoller", {});
+}
+
+Napi::Object Poller::Calls(Napi::Env env) {
+  Napi::Object calls = Napi::Object::New(env);
+  calls.Set("start", Napi::Function::New<CallById<Poller, &Poller::Start>>(env, "start"));
+  calls.Set("stop", Napi::Function::New<CallById<Poller, &Poller::Stop>>(env, "stop"));
+  calls.Set("close", Napi::Function::New<CallById<Poller, &Poller::Close>>(env, "close"));
+  return calls;
+}
+
+Poller* Poller::FromId(Napi::Env env, Napi::Value id) {
+  return StateOf(env)->pollerIds.Find(env, id);
 }
 
 // new NativePoller(fd)
 Poller::Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) {
   Napi::Env env = info.Env();
   state_ = GetState(env);
+  id_ = state_->pollerIds.Add(this);
+  info.This().As<Napi::Object>().DefineProperty(
+      Napi::PropertyDescriptor::Value("id", Napi::Number::New(env, id_), napi_enumerable));
   int fd = info[0].As<Napi::Number>().Int32Value();
   auto handle = std::make_unique<Handle>();
   handle->state = state_;
@@ -37,6 +48,7 @@ Poller::Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) 
 Poller::~Poller() {
   NoJsScope noJs(state_.get());
   Shutdown();
+  state_->pollerIds.Remove(id_);
   if (state_->tearingDown) (void)asyncContext_.release();
 }
 
@@ -59,13 +71,13 @@ Napi::Value Poller::Start(const Napi::CallbackInfo& info) {
     Napi::Error::New(env, "Poller is closed").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  int wanted = info[0].As<Napi::Number>().Int32Value();
+  int wanted = info[1].As<Napi::Number>().Int32Value();
   int events = 0;
   if (wanted & CURL_CSELECT_IN) events |= UV_READABLE;
   if (wanted & CURL_CSELECT_OUT) events |= UV_WRITABLE;
   // Held by the wrapper: a callback that uses its own Poller must not keep a
   // stopped one alive for ever (an active one is Ref()'d).
-  callback_ = HeldByWrapper(Value(), "callback", info[1].As<Napi::Object>());
+  callback_ = HeldByWrapper(Value(), "callback", info[2].As<Napi::Object>());
   int rc = uv_poll_start(&handle_->handle, events, &Poller::OnPoll);
   if (rc != 0) {
     SystemError(env, -rc, "uv_poll_start").ThrowAsJavaScriptException();

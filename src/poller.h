@@ -14,6 +14,11 @@ namespace cs {
 class Poller : public Napi::ObjectWrap<Poller> {
  public:
   static Napi::Function Init(Napi::Env env);
+  // The JS calls on a Poller: functions whose first argument is the
+  // wrapper's `id` (see wrapper_ids.h), not methods.
+  static Napi::Object Calls(Napi::Env env);
+  static Poller* FromId(Napi::Env env, Napi::Value id);
+  static constexpr const char* kGoneMessage = "Poller is closed";
   explicit Poller(const Napi::CallbackInfo& info);
   ~Poller() override;
   void Shutdown();
@@ -30,6 +35,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
   static void OnPoll(uv_poll_t* handle, int status, int events);
 
   StatePtr state_;
+  uint32_t id_ = 0;  // for the wrapper's life
   Handle* handle_ = nullptr;
   bool active_ = false;
   Napi::ObjectReference callback_;  // weak; the wrapper's `callback` property holds it

@@ -106,9 +106,10 @@ struct AddonState {
 
   std::unordered_set<Multi*> multis;
   std::unordered_set<Easy*> easies;
-  // Every NativeEasy and NativeMulti wrapper alive, by the id JS names it with.
+  // Every NativeEasy, NativeMulti and NativePoller wrapper alive, by the id JS names it with.
   WrapperIds<Easy> easyIds;
   WrapperIds<Multi> multiIds;
+  WrapperIds<Poller> pollerIds;
   std::unordered_set<Poller*> pollers;
   std::vector<Easy*> deferredEasyCloses;
   std::vector<Multi*> settleScratch;  // reused by Settle: no allocation per event

@@ -263,6 +263,7 @@ describe('wrappers of closed Easy objects', () => {
         expect(() => native.easy.setopt(id as number, 10002, 2, 'http://x/')).toThrow('the Easy is closed');
         expect(() => native.easy.close(id as number)).toThrow('the Easy is closed');
         expect(() => native.multi.running(id as number)).toThrow('the Multi is closed');
+        expect(() => native.poller.stop(id as number)).toThrow('Poller is closed');
         expect(native.multi.add(nativeMulti.id, id as number, -1)).toBe(CURLM_BAD_EASY_HANDLE);
       }
       // A closed Easy's wrapper may live on as a spare: its handle is gone, so add() refuses it.
