@@ -49,16 +49,16 @@ Napi::Function Easy::Init(Napi::Env env) {
 
 Napi::Object Easy::Calls(Napi::Env env) {
   Napi::Object calls = Napi::Object::New(env);
-  calls.Set("setopt", Napi::Function::New<CallById<Easy, &Easy::Setopt>>(env, "setopt"));
-  calls.Set("attachSlots", Napi::Function::New<CallById<Easy, &Easy::AttachSlots>>(env, "attachSlots"));
-  calls.Set("setCallback", Napi::Function::New<CallById<Easy, &Easy::SetCallback>>(env, "setCallback"));
-  calls.Set("getinfo", Napi::Function::New<CallById<Easy, &Easy::Getinfo>>(env, "getinfo"));
-  calls.Set("reset", Napi::Function::New<CallById<Easy, &Easy::Reset>>(env, "reset"));
-  calls.Set("duphandle", Napi::Function::New<CallById<Easy, &Easy::Duphandle>>(env, "duphandle"));
-  calls.Set("close", Napi::Function::New<CallById<Easy, &Easy::Close>>(env, "close"));
-  calls.Set("reopen", Napi::Function::New<CallById<Easy, &Easy::Reopen>>(env, "reopen"));
-  calls.Set("useConnectedSocket", Napi::Function::New<CallById<Easy, &Easy::UseConnectedSocket>>(env, "useConnectedSocket"));
-  calls.Set("dropConnectedSocket", Napi::Function::New<CallById<Easy, &Easy::DropConnectedSocket>>(env, "dropConnectedSocket"));
+  AddCall<Easy, &Easy::Setopt>(calls, "setopt");
+  AddCall<Easy, &Easy::AttachSlots>(calls, "attachSlots");
+  AddCall<Easy, &Easy::SetCallback>(calls, "setCallback");
+  AddCall<Easy, &Easy::Getinfo>(calls, "getinfo");
+  AddCall<Easy, &Easy::Reset>(calls, "reset");
+  AddCall<Easy, &Easy::Duphandle>(calls, "duphandle");
+  AddCall<Easy, &Easy::Close>(calls, "close");
+  AddCall<Easy, &Easy::Reopen>(calls, "reopen");
+  AddCall<Easy, &Easy::UseConnectedSocket>(calls, "useConnectedSocket");
+  AddCall<Easy, &Easy::DropConnectedSocket>(calls, "dropConnectedSocket");
   return calls;
 }
 
@@ -68,9 +68,7 @@ Easy* Easy::FromId(Napi::Env env, Napi::Value id) {
 
 Easy::Easy(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Easy>(info) {
   state_ = GetState(info.Env());
-  id_ = state_->easyIds.Add(this);
-  Napi::Object self = info.This().As<Napi::Object>();
-  self.DefineProperty(Napi::PropertyDescriptor::Value("id", Napi::Number::New(info.Env(), id_), napi_enumerable));
+  id_ = state_->easyIds.Add(this, info.This().As<Napi::Object>());
   Open(info.Env());
 }
 

@@ -96,14 +96,14 @@ Napi::Function Multi::Init(Napi::Env env) {
 
 Napi::Object Multi::Calls(Napi::Env env) {
   Napi::Object calls = Napi::Object::New(env);
-  calls.Set("add", Napi::Function::New<CallById<Multi, &Multi::Add>>(env, "add"));
-  calls.Set("cancel", Napi::Function::New<CallById<Multi, &Multi::Cancel>>(env, "cancel"));
-  calls.Set("close", Napi::Function::New<CallById<Multi, &Multi::Close>>(env, "close"));
-  calls.Set("setopt", Napi::Function::New<CallById<Multi, &Multi::Setopt>>(env, "setopt"));
-  calls.Set("setCallback", Napi::Function::New<CallById<Multi, &Multi::SetCallback>>(env, "setCallback"));
-  calls.Set("assign", Napi::Function::New<CallById<Multi, &Multi::Assign>>(env, "assign"));
-  calls.Set("socketAction", Napi::Function::New<CallById<Multi, &Multi::SocketAction>>(env, "socketAction"));
-  calls.Set("running", Napi::Function::New<CallById<Multi, &Multi::Running>>(env, "running"));
+  AddCall<Multi, &Multi::Add>(calls, "add");
+  AddCall<Multi, &Multi::Cancel>(calls, "cancel");
+  AddCall<Multi, &Multi::Close>(calls, "close");
+  AddCall<Multi, &Multi::Setopt>(calls, "setopt");
+  AddCall<Multi, &Multi::SetCallback>(calls, "setCallback");
+  AddCall<Multi, &Multi::Assign>(calls, "assign");
+  AddCall<Multi, &Multi::SocketAction>(calls, "socketAction");
+  AddCall<Multi, &Multi::Running>(calls, "running");
   return calls;
 }
 
@@ -115,9 +115,7 @@ Multi* Multi::FromId(Napi::Env env, Napi::Value id) {
 Multi::Multi(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Multi>(info) {
   Napi::Env env = info.Env();
   state_ = GetState(env);
-  id_ = state_->multiIds.Add(this);
-  info.This().As<Napi::Object>().DefineProperty(
-      Napi::PropertyDescriptor::Value("id", Napi::Number::New(env, id_), napi_enumerable));
+  id_ = state_->multiIds.Add(this, info.This().As<Napi::Object>());
   manual_ = info.Length() > 0 && info[0].ToBoolean().Value();
   multi_ = MultiInitCloexec();
   if (multi_ == nullptr) {

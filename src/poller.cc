@@ -10,9 +10,9 @@ Napi::Function Poller::Init(Napi::Env env) {
 
 Napi::Object Poller::Calls(Napi::Env env) {
   Napi::Object calls = Napi::Object::New(env);
-  calls.Set("start", Napi::Function::New<CallById<Poller, &Poller::Start>>(env, "start"));
-  calls.Set("stop", Napi::Function::New<CallById<Poller, &Poller::Stop>>(env, "stop"));
-  calls.Set("close", Napi::Function::New<CallById<Poller, &Poller::Close>>(env, "close"));
+  AddCall<Poller, &Poller::Start>(calls, "start");
+  AddCall<Poller, &Poller::Stop>(calls, "stop");
+  AddCall<Poller, &Poller::Close>(calls, "close");
   return calls;
 }
 
@@ -24,9 +24,7 @@ Poller* Poller::FromId(Napi::Env env, Napi::Value id) {
 Poller::Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) {
   Napi::Env env = info.Env();
   state_ = GetState(env);
-  id_ = state_->pollerIds.Add(this);
-  info.This().As<Napi::Object>().DefineProperty(
-      Napi::PropertyDescriptor::Value("id", Napi::Number::New(env, id_), napi_enumerable));
+  id_ = state_->pollerIds.Add(this, info.This().As<Napi::Object>());
   int fd = info[0].As<Napi::Number>().Int32Value();
   auto handle = std::make_unique<Handle>();
   handle->state = state_;

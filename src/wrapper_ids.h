@@ -29,6 +29,14 @@ class WrapperIds {
     return static_cast<uint32_t>(wrappers_.size() - 1);
   }
 
+  // Add, and shows the id to JS as the read-only `id` property of `self`
+  // (the wrapper's JS object).
+  uint32_t Add(T* wrapper, Napi::Object self) {
+    uint32_t id = Add(wrapper);
+    self.DefineProperty(Napi::PropertyDescriptor::Value("id", Napi::Number::New(self.Env(), id), napi_enumerable));
+    return id;
+  }
+
   void Remove(uint32_t id) {
     if (id >= wrappers_.size() || wrappers_[id] == nullptr) return;
     wrappers_[id] = nullptr;
@@ -60,6 +68,13 @@ Napi::Value CallById(const Napi::CallbackInfo& info) {
     return info.Env().Undefined();
   }
   return (wrapper->*Method)(info);
+}
+
+// Adds the JS function `name` to `calls`: Method on the wrapper named by the
+// function's first argument.
+template <typename T, Napi::Value (T::*Method)(const Napi::CallbackInfo&)>
+void AddCall(Napi::Object calls, const char* name) {
+  calls.Set(name, Napi::Function::New<CallById<T, Method>>(calls.Env(), name));
 }
 
 }  // namespace cs
