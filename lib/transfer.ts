@@ -4,7 +4,7 @@ import { internals, type Easy } from './easy';
 import { CurlError, abortError } from './errors';
 import { noteLargeBody, POOLED_BODY_BYTES } from './large-body-pacing';
 import { EndReason, InfoIndex, type TransferDoneHandler } from './native';
-import type { TransferInfo } from './types';
+import type { Transfer, TransferInfo } from './types';
 
 /** The largest body handed over through bodyScratch. */
 export const SMALL_BODY_BYTES = 16 * 1024;
@@ -43,12 +43,11 @@ function takeBody(body: Buffer | number | undefined): Buffer {
  * returned (so settling never re-enters libcurl). A successful transfer
  * resolves to its Transfer, built here from the scratch memory.
  *
- * One function on purpose, with the header parsing and the info snapshot
- * written out in it: V8 optimizes a helper that gets hot before its caller on
- * its own, and then again inlined into the caller. As helpers, the header
- * parser was compiled three times and the Transfer's construction twice:
- * about 24 ms of TurboFan work in the bench's s2 (about 9 ms now), where
- * compilation competes with the transfers for the client's core.
+ * One function on purpose, with the info snapshot written out in it: V8
+ * optimizes a helper that gets hot before its caller on its own, and then
+ * again inlined into the caller (the header parser, when it ran here, was
+ * compiled three times). In the bench's s2 that compilation competes with the
+ * transfers for the client's core.
  */
 export const onTransferDone: TransferDoneHandler = (nativeEasy, code, reason, message, body, headers, primaryIp, localIp, fault, multiCause) => {
   const easy = nativeEasy?.owner as Easy | undefined;
@@ -61,32 +60,6 @@ export const onTransferDone: TransferDoneHandler = (nativeEasy, code, reason, me
     return;
   }
   try {
-    // The final response's fields as [name, value] pairs. The status line is
-    // no field, whatever its reason phrase holds (a colon too), nor is the
-    // blank line that ends the block.
-    const fields: Array<[string, string]> = [];
-    let start = 0;
-    if (headers.startsWith('HTTP/')) {
-      const end = headers.indexOf('\n');
-      start = end < 0 ? headers.length : end + 1;
-    }
-    while (start < headers.length) {
-      let end = headers.indexOf('\n', start);
-      if (end < 0) end = headers.length;
-      const lineEnd = end > start && headers.charCodeAt(end - 1) === 13 ? end - 1 : end;
-      if (lineEnd > start) {
-        const first = headers.charCodeAt(start);
-        if (first === 32 || first === 9) {
-          // obsolete line folding: continues the previous field's value
-          const last = fields[fields.length - 1];
-          if (last) last[1] = `${last[1]} ${headers.slice(start, lineEnd).trim()}`;
-        } else {
-          const colon = headers.indexOf(':', start);
-          if (colon > start && colon < lineEnd) fields.push([headers.slice(start, colon), headers.slice(colon + 1, lineEnd).trim()]);
-        }
-      }
-      start = end + 1;
-    }
     const n = infoScratch;
     const info: TransferInfo = {
       primaryIp,
@@ -108,11 +81,77 @@ export const onTransferDone: TransferDoneHandler = (nativeEasy, code, reason, me
         redirect: n[InfoIndex.Redirect] as number,
       },
     };
-    pending.resolve({ status: n[InfoIndex.Status] as number, headers: fields, body: takeBody(body), info });
+    pending.resolve(new FinishedTransfer(n[InfoIndex.Status] as number, headers, takeBody(body), info));
   } catch (error) {
     pending.reject(error);  // never leave the promise pending
   }
 };
+
+/**
+ * A successful transfer. Its header fields are parsed from the raw block
+ * when first read: a client that only needs the status and the body (most
+ * requests) pays nothing for them, and the completion, which runs once per
+ * transfer, stays small enough for V8 to compile quickly.
+ */
+class FinishedTransfer implements Transfer {
+  status: number;
+  body: Buffer;
+  info: TransferInfo;
+  #rawHeaders: string;
+  #headers: Array<[string, string]> | undefined;
+
+  constructor(status: number, rawHeaders: string, body: Buffer, info: TransferInfo) {
+    this.status = status;
+    this.body = body;
+    this.info = info;
+    this.#rawHeaders = rawHeaders;
+  }
+
+  get headers(): Array<[string, string]> {
+    return (this.#headers ??= parseHeaderFields(this.#rawHeaders));
+  }
+
+  set headers(fields: Array<[string, string]>) {
+    this.#headers = fields;
+  }
+
+  /** The same fields as the plain object a Transfer describes. */
+  toJSON(): Transfer {
+    return { status: this.status, headers: this.headers, body: this.body, info: this.info };
+  }
+}
+
+/**
+ * The final response's fields as [name, value] pairs. The status line is no
+ * field, whatever its reason phrase holds (a colon too), nor is the blank
+ * line that ends the block.
+ */
+function parseHeaderFields(headers: string): Array<[string, string]> {
+  const fields: Array<[string, string]> = [];
+  let start = 0;
+  if (headers.startsWith('HTTP/')) {
+    const end = headers.indexOf('\n');
+    start = end < 0 ? headers.length : end + 1;
+  }
+  while (start < headers.length) {
+    let end = headers.indexOf('\n', start);
+    if (end < 0) end = headers.length;
+    const lineEnd = end > start && headers.charCodeAt(end - 1) === 13 ? end - 1 : end;
+    if (lineEnd > start) {
+      const first = headers.charCodeAt(start);
+      if (first === 32 || first === 9) {
+        // obsolete line folding: continues the previous field's value
+        const last = fields[fields.length - 1];
+        if (last) last[1] = `${last[1]} ${headers.slice(start, lineEnd).trim()}`;
+      } else {
+        const colon = headers.indexOf(':', start);
+        if (colon > start && colon < lineEnd) fields.push([headers.slice(start, colon), headers.slice(colon + 1, lineEnd).trim()]);
+      }
+    }
+    start = end + 1;
+  }
+  return fields;
+}
 
 /** The rejection for a transfer that did not succeed. */
 export function transferError(

@@ -244,6 +244,29 @@ describe('Easy: redirects and headers', () => {
     }
   });
 
+  it('Transfer.headers is parsed when first read and stays the transfer\'s own', async () => {
+    const easy = new Easy().setopt('URL', `${http.url}/headers`);
+    try {
+      const first = await easy.perform();
+      easy.setopt('URL', `${http.url}/hello`);
+      const second = await easy.perform();  // reuses the handle before `first.headers` is read
+      const fields = first.headers;
+      expect(first.headers).toBe(fields);  // parsed once, the same array on every read
+      expect(fields.filter(([n]) => n.toLowerCase() === 'x-multi').map(([, v]) => v)).toEqual(['a', 'b']);
+      expect(second.headers.some(([n]) => n.toLowerCase() === 'x-multi')).toBe(false);
+      expect('headers' in first).toBe(true);
+      // A plain object's field: assignable, and part of its JSON.
+      const json = JSON.parse(JSON.stringify(second)) as { status: number; headers: Array<[string, string]>; info: { primaryPort: number } };
+      expect(json.status).toBe(200);
+      expect(json.headers).toEqual(second.headers);
+      expect(json.info.primaryPort).toBe(second.info.primaryPort);
+      second.headers = [['x-own', '1']];
+      expect(second.headers).toEqual([['x-own', '1']]);
+    } finally {
+      easy.close();
+    }
+  });
+
   it('after redirects, Transfer.headers holds only the final response fields', async () => {
     const easy = new Easy()
       .setopt('URL', `${http.url}/redirect-to?url=${encodeURIComponent('/redirect/1')}&status=301`)
