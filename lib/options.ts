@@ -17,7 +17,18 @@ export interface OptionInfo {
   readonly kind: OptionKind;
   /** The running libcurl knows this option. */
   readonly available: boolean;
+  /**
+   * The native setopt kind when this is a plain value option that the
+   * running libcurl has and the binding does not own (no callback, no raw
+   * pointer): setopt's fast path. Undefined for every other option.
+   */
+  readonly plainKind: NativeOptionKind | undefined;
+  /** For a callback option the binding supports: its kind and which part it sets. */
+  readonly callback: readonly [CallbackKind, 'function' | 'data'] | undefined;
 }
+
+/** An OptionInfo whose plainKind is filled in once the owned ids are known. */
+type OptionInfoDraft = { -readonly [K in keyof OptionInfo]: OptionInfo[K] };
 
 // curl_easyoption types (CURLOT_*) -> kinds, for options newer than the generated table.
 const CURLOT_KINDS: readonly OptionKind[] = ['long', 'long', 'off_t', 'object', 'string', 'slist', 'cbpoint', 'blob', 'function'];
@@ -29,13 +40,13 @@ for (const [name, id, type] of native.listOptions()) {
   runtimeTypes.set(id, type);
 }
 
-const options = new Map<string, OptionInfo>();
+const options = new Map<string, OptionInfoDraft>();
 for (const [name, id, kind] of OPTION_TABLE) {
-  options.set(name, { name, id, kind, available: runtimeTypes.has(id) });
+  options.set(name, { name, id, kind, available: runtimeTypes.has(id), plainKind: undefined, callback: undefined });
 }
 for (const [name, id] of runtime) {
   if (!options.has(name)) {
-    options.set(name, { name, id, kind: CURLOT_KINDS[runtimeTypes.get(id) ?? 3] ?? 'object', available: true });
+    options.set(name, { name, id, kind: CURLOT_KINDS[runtimeTypes.get(id) ?? 3] ?? 'object', available: true, plainKind: undefined, callback: undefined });
   }
 }
 
@@ -97,6 +108,11 @@ export const CALLBACK_IDS: ReadonlyMap<number, readonly [CallbackKind, 'function
   [idOf('DEBUGFUNCTION'), [CallbackKind.Debug, 'function']],
   [idOf('DEBUGDATA'), [CallbackKind.Debug, 'data']],
 ]);
+
+for (const info of options.values()) {
+  info.callback = CALLBACK_IDS.get(info.id);
+  if (info.available && !OWNED_IDS.has(info.id) && !info.callback) info.plainKind = nativeKind(info);
+}
 
 /** Native setopt kind for a value option, or undefined for pointer/callback kinds. */
 export function nativeKind(info: OptionInfo): NativeOptionKind | undefined {
