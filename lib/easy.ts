@@ -5,13 +5,10 @@ import type { EasyOptionName, EasyOptionValueTypes, InfoName, InfoValueTypes } f
 import { defaultMulti } from './multi';
 import { CallbackKind, NativeOptionKind, native, type NativeEasy } from './native';
 import {
-  CALLBACK_IDS,
-  OWNED_IDS,
   checkCallbackFunction,
   checkValue,
   describe,
   infoEntry,
-  nativeKind,
   optionById,
   optionInfo,
   type OptionInfo,
@@ -141,35 +138,18 @@ export class Easy {
   #setopt(name: string, value: unknown, checkLocks: boolean): void {
     this.#assertIdle('setopt');
     const info = typeof name === 'string' ? optionInfo(name) : undefined;
-    // The common cases with one lookup; the rest (errors, locks, null) in #setoptAnyCase.
-    if (info !== undefined && value !== undefined && !(checkLocks && this.#locks !== undefined)) {
-      const kind = info.plainKind;
-      if (kind !== undefined && value !== null) {
-        this.#setValue(info, name, kind, checkValue(info, value), value);
-        return;
-      }
-      const callback = info.callback;
-      if (callback !== undefined) {
-        this.#setCallbackOption(info, name, value, callback[0], callback[1]);
-        return;
-      }
-    }
-    this.#setoptAnyCase(info, name, value, checkLocks);
-  }
-
-  #setoptAnyCase(info: OptionInfo | undefined, name: string, value: unknown, checkLocks: boolean): void {
     if (!info) throw new TypeError(`Unknown option '${String(name)}' (use the name without CURLOPT_)`);
-    if (OWNED_IDS.has(info.id)) throw new TypeError(`${name} cannot be set: ${OWNED_REASON}`);
+    if (info.owned) throw new TypeError(`${name} cannot be set: ${OWNED_REASON}`);
     const locked = checkLocks ? this.#locks?.get(info.id) : undefined;
     if (locked !== undefined) throw new TypeError(`${name} cannot be changed on this handle: ${locked}`);
     if (value === undefined) throw new TypeError(`${name}: undefined is not a value (use null to restore the default)`);
 
-    const callback = CALLBACK_IDS.get(info.id);
+    const callback = info.callback;
     if (callback) {
       this.#setCallbackOption(info, name, value, callback[0], callback[1]);
       return;
     }
-    const kind = nativeKind(info);
+    const kind = info.nativeKind;
     if (kind === undefined) {
       if (info.kind === 'function' || info.kind === 'cbpoint') {
         throw new TypeError(`${name} is not supported by curl-sockets yet (no JavaScript callback for it)`);
@@ -184,12 +164,8 @@ export class Easy {
       this.#replay();
       return;
     }
-    this.#setValue(info, name, kind, checked, value);
-  }
-
-  #setValue(info: OptionInfo, name: string, kind: NativeOptionKind, checked: unknown, value: unknown): void {
     const rc = calls.setopt(this.#native.id, info.id, kind, checked);
-    if (rc !== 0) throw setoptFailure(rc, name);
+    if (rc !== 0) throw CurlError.easy(rc, `${name}: ${native.strerror(rc)}`);
     const values = (this.#values ??= new Map());
     values.delete(info.id);  // keep the order of the latest set
     // A replay must send the bytes of this call (libcurl copied them), not
@@ -236,7 +212,7 @@ export class Easy {
     calls.reset(this.#native.id, false);
     for (const [id, value] of this.#values ?? []) {
       const info = optionById(id);
-      const kind = info && nativeKind(info);
+      const kind = info?.nativeKind;
       if (kind !== undefined) calls.setopt(this.#native.id, id, kind, value);
     }
   }
@@ -357,11 +333,6 @@ export class Easy {
     this.#assertOpen(what);
     if (this.#pending) throw new Error(`Easy.${what}: the handle is in a transfer (wait for it, or close the handle)`);
   }
-}
-
-// Not inlined into setopt's fast path (building the message is cold code).
-function setoptFailure(rc: number, name: string): CurlError {
-  return CurlError.easy(rc, `${name}: ${native.strerror(rc)}`);
 }
 
 function unknownOption(name: string): CurlError {

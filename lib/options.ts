@@ -17,17 +17,15 @@ export interface OptionInfo {
   readonly kind: OptionKind;
   /** The running libcurl knows this option. */
   readonly available: boolean;
-  /**
-   * The native setopt kind when this is a plain value option that the
-   * running libcurl has and the binding does not own (no callback, no raw
-   * pointer): setopt's fast path. Undefined for every other option.
-   */
-  readonly plainKind: NativeOptionKind | undefined;
+  /** The binding owns this option (setopt refuses it). */
+  readonly owned: boolean;
+  /** The native setopt kind of a plain value option; undefined for pointer and callback kinds. */
+  readonly nativeKind: NativeOptionKind | undefined;
   /** For a callback option the binding supports: its kind and which part it sets. */
   readonly callback: readonly [CallbackKind, 'function' | 'data'] | undefined;
 }
 
-/** An OptionInfo whose plainKind is filled in once the owned ids are known. */
+/** An OptionInfo whose last fields are filled in once the owned and callback ids are known. */
 type OptionInfoDraft = { -readonly [K in keyof OptionInfo]: OptionInfo[K] };
 
 // curl_easyoption types (CURLOT_*) -> kinds, for options newer than the generated table.
@@ -42,11 +40,11 @@ for (const [name, id, type] of native.listOptions()) {
 
 const options = new Map<string, OptionInfoDraft>();
 for (const [name, id, kind] of OPTION_TABLE) {
-  options.set(name, { name, id, kind, available: runtimeTypes.has(id), plainKind: undefined, callback: undefined });
+  options.set(name, { name, id, kind, available: runtimeTypes.has(id), owned: false, nativeKind: undefined, callback: undefined });
 }
 for (const [name, id] of runtime) {
   if (!options.has(name)) {
-    options.set(name, { name, id, kind: CURLOT_KINDS[runtimeTypes.get(id) ?? 3] ?? 'object', available: true, plainKind: undefined, callback: undefined });
+    options.set(name, { name, id, kind: CURLOT_KINDS[runtimeTypes.get(id) ?? 3] ?? 'object', available: true, owned: false, nativeKind: undefined, callback: undefined });
   }
 }
 
@@ -110,8 +108,9 @@ export const CALLBACK_IDS: ReadonlyMap<number, readonly [CallbackKind, 'function
 ]);
 
 for (const info of options.values()) {
+  info.owned = OWNED_IDS.has(info.id);
   info.callback = CALLBACK_IDS.get(info.id);
-  if (info.available && !OWNED_IDS.has(info.id) && !info.callback) info.plainKind = nativeKind(info);
+  info.nativeKind = nativeKind(info);
 }
 
 /** Native setopt kind for a value option, or undefined for pointer/callback kinds. */

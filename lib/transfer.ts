@@ -22,6 +22,7 @@ export function useScratch(info: Float64Array, body: Buffer): void {
 }
 
 const copyBytes = Uint8Array.prototype.slice;
+const copyNumbers = Float64Array.prototype.slice;
 
 function takeBody(body: Buffer | number | undefined): Buffer {
   if (typeof body !== 'number') {
@@ -43,11 +44,9 @@ function takeBody(body: Buffer | number | undefined): Buffer {
  * returned (so settling never re-enters libcurl). A successful transfer
  * resolves to its Transfer, built here from the scratch memory.
  *
- * One function on purpose, with the info snapshot written out in it: V8
- * optimizes a helper that gets hot before its caller on its own, and then
- * again inlined into the caller (the header parser, when it ran here, was
- * compiled three times). In the bench's s2 that compilation competes with the
- * transfers for the client's core.
+ * Kept small: V8 compiles it during the first thousands of transfers, on the
+ * same core (the header parser and the info snapshot, when they ran here,
+ * were compiled into it and made that about twice the work).
  */
 export const onTransferDone: TransferDoneHandler = (nativeEasy, code, reason, message, body, headers, primaryIp, localIp, fault, multiCause) => {
   const easy = nativeEasy?.owner as Easy | undefined;
@@ -60,51 +59,36 @@ export const onTransferDone: TransferDoneHandler = (nativeEasy, code, reason, me
     return;
   }
   try {
-    const n = infoScratch;
-    const info: TransferInfo = {
-      primaryIp,
-      primaryPort: n[InfoIndex.PrimaryPort] as number,
-      localIp,
-      localPort: n[InfoIndex.LocalPort] as number,
-      numConnects: n[InfoIndex.NumConnects] as number,
-      redirectCount: n[InfoIndex.RedirectCount] as number,
-      httpVersion: n[InfoIndex.HttpVersion] as number,
-      sizeDownload: n[InfoIndex.SizeDownload] as number,
-      sizeUpload: n[InfoIndex.SizeUpload] as number,
-      timings: {
-        nameLookup: n[InfoIndex.NameLookup] as number,
-        connect: n[InfoIndex.Connect] as number,
-        appConnect: n[InfoIndex.AppConnect] as number,
-        preTransfer: n[InfoIndex.PreTransfer] as number,
-        startTransfer: n[InfoIndex.StartTransfer] as number,
-        total: n[InfoIndex.Total] as number,
-        redirect: n[InfoIndex.Redirect] as number,
-      },
-    };
-    pending.resolve(new FinishedTransfer(n[InfoIndex.Status] as number, headers, takeBody(body), info));
+    pending.resolve(new FinishedTransfer(infoScratch[InfoIndex.Status] as number, headers, takeBody(body), copyNumbers.call(infoScratch) as Float64Array, primaryIp, localIp));
   } catch (error) {
     pending.reject(error);  // never leave the promise pending
   }
 };
 
 /**
- * A successful transfer. Its header fields are parsed from the raw block
- * when first read: a client that only needs the status and the body (most
- * requests) pays nothing for them, and the completion, which runs once per
- * transfer, stays small enough for V8 to compile quickly.
+ * A successful transfer. Its header fields and its info are made from the
+ * raw block and a copy of the numbers when first read: a client that only
+ * needs the status and the body (most requests) pays nothing for them, and
+ * the completion, which runs once per transfer, stays small enough for V8 to
+ * compile quickly.
  */
 class FinishedTransfer implements Transfer {
   status: number;
   body: Buffer;
-  info: TransferInfo;
   #rawHeaders: string;
   #headers: Array<[string, string]> | undefined;
+  #numbers: Float64Array;  // a copy of the info scratch (InfoIndex)
+  #primaryIp: string | null;
+  #localIp: string | null;
+  #info: TransferInfo | undefined;
 
-  constructor(status: number, rawHeaders: string, body: Buffer, info: TransferInfo) {
+  constructor(status: number, rawHeaders: string, body: Buffer, numbers: Float64Array, primaryIp: string | null, localIp: string | null) {
     this.status = status;
     this.body = body;
-    this.info = info;
     this.#rawHeaders = rawHeaders;
+    this.#numbers = numbers;
+    this.#primaryIp = primaryIp;
+    this.#localIp = localIp;
   }
 
   get headers(): Array<[string, string]> {
@@ -115,10 +99,41 @@ class FinishedTransfer implements Transfer {
     this.#headers = fields;
   }
 
+  get info(): TransferInfo {
+    return (this.#info ??= infoSnapshot(this.#numbers, this.#primaryIp, this.#localIp));
+  }
+
+  set info(info: TransferInfo) {
+    this.#info = info;
+  }
+
   /** The same fields as the plain object a Transfer describes. */
   toJSON(): Transfer {
     return { status: this.status, headers: this.headers, body: this.body, info: this.info };
   }
+}
+
+function infoSnapshot(n: Float64Array, primaryIp: string | null, localIp: string | null): TransferInfo {
+  return {
+    primaryIp,
+    primaryPort: n[InfoIndex.PrimaryPort] as number,
+    localIp,
+    localPort: n[InfoIndex.LocalPort] as number,
+    numConnects: n[InfoIndex.NumConnects] as number,
+    redirectCount: n[InfoIndex.RedirectCount] as number,
+    httpVersion: n[InfoIndex.HttpVersion] as number,
+    sizeDownload: n[InfoIndex.SizeDownload] as number,
+    sizeUpload: n[InfoIndex.SizeUpload] as number,
+    timings: {
+      nameLookup: n[InfoIndex.NameLookup] as number,
+      connect: n[InfoIndex.Connect] as number,
+      appConnect: n[InfoIndex.AppConnect] as number,
+      preTransfer: n[InfoIndex.PreTransfer] as number,
+      startTransfer: n[InfoIndex.StartTransfer] as number,
+      total: n[InfoIndex.Total] as number,
+      redirect: n[InfoIndex.Redirect] as number,
+    },
+  };
 }
 
 /**

@@ -244,7 +244,7 @@ describe('Easy: redirects and headers', () => {
     }
   });
 
-  it('Transfer.headers is parsed when first read and stays the transfer\'s own', async () => {
+  it('Transfer.headers and .info are made when first read and stay the transfer\'s own', async () => {
     const easy = new Easy().setopt('URL', `${http.url}/headers`);
     try {
       const first = await easy.perform();
@@ -255,6 +255,14 @@ describe('Easy: redirects and headers', () => {
       expect(fields.filter(([n]) => n.toLowerCase() === 'x-multi').map(([, v]) => v)).toEqual(['a', 'b']);
       expect(second.headers.some(([n]) => n.toLowerCase() === 'x-multi')).toBe(false);
       expect('headers' in first).toBe(true);
+      // info: a snapshot of this transfer's numbers, not of the handle's later ones.
+      const info = first.info;
+      expect(first.info).toBe(info);
+      expect(info.sizeDownload).toBe(first.body.length);
+      expect(second.info.sizeDownload).toBe(second.body.length);
+      expect(info.sizeDownload).not.toBe(second.info.sizeDownload);
+      expect(info.primaryPort).toBe(Number(new URL(http.url).port));
+      expect(info.timings.total).toBeGreaterThan(0);
       // A plain object's field: assignable, and part of its JSON.
       const json = JSON.parse(JSON.stringify(second)) as { status: number; headers: Array<[string, string]>; info: { primaryPort: number } };
       expect(json.status).toBe(200);
@@ -262,6 +270,8 @@ describe('Easy: redirects and headers', () => {
       expect(json.info.primaryPort).toBe(second.info.primaryPort);
       second.headers = [['x-own', '1']];
       expect(second.headers).toEqual([['x-own', '1']]);
+      second.info = { ...second.info, redirectCount: 7 };
+      expect(second.info.redirectCount).toBe(7);
     } finally {
       easy.close();
     }
