@@ -79,23 +79,17 @@ export class Multi {
   }
 
   /** Runs one transfer of `easy` on this Multi. */
-  perform(easy: Easy, options: PerformOptions = {}): Promise<Transfer> {
+  perform(easy: Easy, options?: PerformOptions): Promise<Transfer> {
     this.#assertOpen('perform');
     if (easy.closed) throw new Error('Multi.perform: the Easy is closed');
-    const nativeEasy = internals.native(easy);
-    if (this.#manual && (!this.#callbacks[0]?.fn || !this.#callbacks[1]?.fn)) {
-      throw new Error("Multi.perform: a 'manual' Multi needs SOCKETFUNCTION and TIMERFUNCTION set first");
-    }
-    const { signal, maxBodyBytes } = options;
-    if (signal !== undefined && !(signal instanceof AbortSignal)) {
-      throw new TypeError(`signal must be an AbortSignal, not ${describe(signal)}`);
-    }
-    if (maxBodyBytes !== undefined && (typeof maxBodyBytes !== 'number' || !(maxBodyBytes >= 0))) {
-      throw new RangeError(`maxBodyBytes must be a number >= 0, not ${describe(maxBodyBytes)}`);
-    }
+    if (this.#manual) this.#assertManualReady();
+    const signal = options?.signal;
+    const maxBodyBytes = options?.maxBodyBytes;
+    if (options !== undefined) checkPerformOptions(signal, maxBodyBytes);
     if (internals.busy(easy)) throw new Error('Multi.perform: the Easy is already in a transfer');
     if (signal?.aborted) return Promise.reject(transferError(0, EndReason.Abort, undefined, undefined, undefined, signal));
 
+    const nativeEasy = internals.native(easy);
     let pending!: Pending;
     const promise = new Promise<Transfer>((resolve, reject) => {
       pending = { resolve, reject, signal };
@@ -112,6 +106,12 @@ export class Multi {
       throw CurlError.multi(rc);
     }
     return promise;
+  }
+
+  #assertManualReady(): void {
+    if (!this.#callbacks[0]?.fn || !this.#callbacks[1]?.fn) {
+      throw new Error("Multi.perform: a 'manual' Multi needs SOCKETFUNCTION and TIMERFUNCTION set first");
+    }
   }
 
   /** Stores a value for fd; SOCKETFUNCTION gets it as `socketp` until REMOVE (included). */
@@ -143,6 +143,15 @@ export class Multi {
 
   #assertOpen(what: string): void {
     if (this.#closed) throw new Error(`Multi.${what}: the Multi is closed`);
+  }
+}
+
+function checkPerformOptions(signal: unknown, maxBodyBytes: unknown): void {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`signal must be an AbortSignal, not ${describe(signal)}`);
+  }
+  if (maxBodyBytes !== undefined && (typeof maxBodyBytes !== 'number' || !(maxBodyBytes >= 0))) {
+    throw new RangeError(`maxBodyBytes must be a number >= 0, not ${describe(maxBodyBytes)}`);
   }
 }
 
