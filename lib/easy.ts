@@ -3,7 +3,7 @@ import * as net from 'node:net';
 import { CurlError } from './errors';
 import type { EasyOptionName, EasyOptionValueTypes, InfoName, InfoValueTypes } from './generated/options';
 import { defaultMulti } from './multi';
-import { CallbackKind, NativeOptionKind, native, type NativeEasy } from './native';
+import { CallbackKind, NativeOptionKind, TRANSFER_TIME_CALLBACKS, native, type NativeEasy } from './native';
 import {
   checkCallbackFunction,
   checkValue,
@@ -38,6 +38,8 @@ export interface EasyInternals {
   setPending(easy: Easy, pending: Pending | undefined): void;
   takePending(easy: Easy): Pending | undefined;
   busy(easy: Easy): boolean;
+  /** The Easy's TRANSFER_TIME_CALLBACKS kinds with a JS function, as bits (for Multi's add). */
+  transferCallbacks(easy: Easy): number;
   /** Options that may no longer be changed on this handle (IpPolicy), and why. */
   lock(easy: Easy, names: Iterable<string>, reason: string): void;
   /** Called again after reset() and on duphandle() copies. */
@@ -81,6 +83,9 @@ export class Easy {
   // (strongly while such a connection is open), so a callback that uses this
   // Easy forms no cycle through a GC root.
   #closeHook: unknown[] | undefined;
+  // Bits of the TRANSFER_TIME_CALLBACKS kinds set: sent with each transfer
+  // instead of a native call per option (a new Easy per request sets them each time).
+  #transferCallbacks = 0;
   #locks: Map<number, string> | undefined;
   #lockUseConnectedSocket: string | undefined;
   #harden: ((easy: Easy) => void) | undefined;
@@ -105,6 +110,7 @@ export class Easy {
         return pending;
       },
       busy: (easy) => easy.#pending !== undefined,
+      transferCallbacks: (easy) => easy.#transferCallbacks,
       lock: (easy, names, reason) => {
         easy.#locks ??= new Map();
         for (const name of names) {
@@ -183,6 +189,11 @@ export class Easy {
     slots[part === 'function' ? fnIndex : fnIndex + 1] = checked;
     const on = slots[fnIndex] !== undefined;
     // CLOSESOCKETFUNCTION: the pair stays with the connections opened while it is set.
+    const bit = 1 << kind;
+    if (TRANSFER_TIME_CALLBACKS & bit) {
+      this.#transferCallbacks = on ? this.#transferCallbacks | bit : this.#transferCallbacks & ~bit;
+      return;
+    }
     if (kind === CallbackKind.CloseSocket) this.#closeHook = on ? [slots[fnIndex], slots[fnIndex + 1]] : undefined;
     calls.setCallback(this.#native.id, kind, on, kind === CallbackKind.CloseSocket ? this.#closeHook : undefined);
     if (kind === CallbackKind.Xferinfo && !on) {
@@ -235,11 +246,12 @@ export class Easy {
     if (slots) {
       // Off before the native reset, which would otherwise install them again.
       for (let kind = 0; kind < CALLBACK_KINDS; kind++) {
-        if (slots[2 * kind] !== undefined) calls.setCallback(this.#native.id, kind as CallbackKind, false);
+        if (slots[2 * kind] !== undefined && !(TRANSFER_TIME_CALLBACKS & (1 << kind))) calls.setCallback(this.#native.id, kind as CallbackKind, false);
       }
       slots.fill(undefined);
     }
     this.#closeHook = undefined;
+    this.#transferCallbacks = 0;
     calls.reset(this.#native.id, true);
     this.#values = undefined;
     this.#harden?.(this);
@@ -260,6 +272,7 @@ export class Easy {
       copy.#closeHook = [...this.#closeHook];
       calls.setCallback(copy.#native.id, CallbackKind.CloseSocket, true, copy.#closeHook);
     }
+    copy.#transferCallbacks = this.#transferCallbacks;
     copy.#values = this.#values && new Map(this.#values);
     copy.#locks = this.#locks && new Map(this.#locks);
     copy.#lockUseConnectedSocket = this.#lockUseConnectedSocket;

@@ -99,7 +99,7 @@ export class Multi {
       pending.onAbort = () => calls.cancel(this.#native.id, nativeEasy.id, EndReason.Abort);
       signal.addEventListener('abort', pending.onAbort, { once: true });
     }
-    const rc = calls.add(this.#native.id, nativeEasy.id, maxBodyBytes ?? -1);
+    const rc = calls.add(this.#native.id, nativeEasy.id, maxBodyBytes ?? -1, internals.transferCallbacks(easy));
     if (rc !== 0) {
       internals.setPending(easy, undefined);
       if (pending.onAbort) signal?.removeEventListener('abort', pending.onAbort);

@@ -27,6 +27,15 @@ export const enum CallbackKind {
   Debug = 7,
 }
 
+/**
+ * Callback kinds whose JS function the native side looks for only during a
+ * transfer (libcurl's option for them is the binding's own, always set).
+ * Their bits go to the native side with each `add`, not with `setCallback`;
+ * mirrors kTransferTimeCallbacks in src/easy.h.
+ */
+export const TRANSFER_TIME_CALLBACKS =
+  (1 << CallbackKind.OpenSocket) | (1 << CallbackKind.Sockopt) | (1 << CallbackKind.Write) | (1 << CallbackKind.Header);
+
 /** Why a transfer ended without libcurl finishing it; mirrors EndReason in src/easy.h. */
 export const enum EndReason {
   Libcurl = 0,
@@ -90,7 +99,10 @@ export interface NativeEasyCalls {
   setopt(easy: number, id: number, kind: NativeOptionKind, value: unknown): number;
   /** Lends the native side the array of callback functions and data (see Easy). */
   attachSlots(easy: number, slots: unknown[]): void;
-  /** The kind's slots are written already; `closeHook` is a new [fn, data] for CLOSESOCKETFUNCTION. */
+  /**
+   * The kind's slots are written already; `closeHook` is a new [fn, data] for
+   * CLOSESOCKETFUNCTION. Not for TRANSFER_TIME_CALLBACKS kinds (see `add`).
+   */
   setCallback(easy: number, kind: CallbackKind, on: boolean, closeHook?: readonly unknown[]): void;
   /** The value, or { curlCode } when libcurl refused. */
   getinfo(easy: number, id: number): string | number | string[] | null | { curlCode: number };
@@ -112,7 +124,8 @@ export interface NativeMulti {
 /** The calls on a NativeMulti, each with the wrapper's id first (see NativeEasyCalls). */
 export interface NativeMultiCalls {
   /** Returns the CURLMcode (CURLM_BAD_EASY_HANDLE for an Easy id of no open handle). */
-  add(multi: number, easy: number, maxBodyBytes: number): number;
+  /** `callbackBits`: the Easy's TRANSFER_TIME_CALLBACKS kinds with a JS function, as bits. */
+  add(multi: number, easy: number, maxBodyBytes: number, callbackBits: number): number;
   cancel(multi: number, easy: number, reason: EndReason): void;
   close(multi: number): void;
   setopt(multi: number, id: number, value: number | boolean): number;

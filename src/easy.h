@@ -28,6 +28,12 @@ enum CallbackKind : int {
   kCallbackKinds
 };
 
+// Kinds whose libcurl option is always the binding's own and whose JS
+// function is looked for only during a transfer: TS sends their bits with
+// each transfer (Multi's add) instead of a setCallback call per option.
+// Mirrors TRANSFER_TIME_CALLBACKS in lib/native.ts.
+constexpr unsigned kTransferTimeCallbacks = (1u << kOpenSocket) | (1u << kSockopt) | (1u << kWrite) | (1u << kHeader);
+
 // Why a transfer ended without libcurl finishing it; shared with lib/native.ts.
 enum EndReason : int {
   kEndedByLibcurl = 0,

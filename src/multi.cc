@@ -189,7 +189,8 @@ void Multi::TransfersChanged() {
   }
 }
 
-// add(easyId, maxBodyBytes) -> CURLMcode
+// add(easyId, maxBodyBytes, callbackBits) -> CURLMcode. callbackBits: the
+// Easy's kTransferTimeCallbacks kinds with a JS function, for this transfer.
 Napi::Value Multi::Add(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_->InLibcurl()) return Napi::Number::New(env, CURLM_RECURSIVE_API_CALL);
@@ -198,6 +199,8 @@ Napi::Value Multi::Add(const Napi::CallbackInfo& info) {
   if (easy == nullptr || easy->handle() == nullptr) return Napi::Number::New(env, CURLM_BAD_EASY_HANDLE);
   if (easy->multi() != nullptr) return Napi::Number::New(env, CURLM_ADDED_ALREADY);
   easy->maxBodyBytes_ = info[2].As<Napi::Number>().DoubleValue();
+  unsigned transferBits = info[3].As<Napi::Number>().Uint32Value() & kTransferTimeCallbacks;
+  easy->callbacksSet_ = (easy->callbacksSet_ & ~kTransferTimeCallbacks) | transferBits;
   easy->Started(this);
   transfers_.insert(easy);
   TransfersChanged();

@@ -321,6 +321,54 @@ describe('call counts', () => {
   });
 });
 
+describe('turning the socket callbacks off', () => {
+  it('null, reset() and a new Easy (on a reused wrapper) each stop OPENSOCKETFUNCTION and SOCKOPTFUNCTION from being called', async () => {
+    await withServer(await startHttpServer(), async (server) => {
+      await withMulti(async (multi) => {
+        const opened: number[] = [];
+        const tuned: number[] = [];
+        const open = (_purpose: number, address: CurlSockaddr): number => {
+          const fd = createSocket(address);
+          opened.push(fd);
+          return fd;
+        };
+        const sockopt = (fd: number): number => {
+          tuned.push(fd);
+          return CURL_SOCKOPT_OK;
+        };
+        const configure = (easy: Easy): Easy =>
+          easy.setopt('URL', `${server.url}/hello`).setopt('FORBID_REUSE', true).setopt('OPENSOCKETFUNCTION', open).setopt('SOCKOPTFUNCTION', sockopt);
+        const counts = async (easy: Easy): Promise<[number, number]> => {
+          const before: [number, number] = [opened.length, tuned.length];
+          expect((await multi.perform(easy)).status).toBe(200);
+          return [opened.length - before[0], tuned.length - before[1]];
+        };
+
+        const easy = configure(new Easy());
+        expect(await counts(easy)).toEqual([1, 1]);
+        easy.setopt('SOCKOPTFUNCTION', null);
+        expect(await counts(easy)).toEqual([1, 0]);
+        easy.setopt('OPENSOCKETFUNCTION', null);
+        expect(await counts(easy)).toEqual([0, 0]);
+        configure(easy);
+        expect(await counts(easy)).toEqual([1, 1]);
+        easy.reset();
+        easy.setopt('URL', `${server.url}/hello`).setopt('FORBID_REUSE', true);
+        expect(await counts(easy)).toEqual([0, 0]);
+        configure(easy);
+        easy.close();
+        // The closed Easy's wrapper is the next one's: it starts with no callbacks.
+        const next = new Easy().setopt('URL', `${server.url}/hello`).setopt('FORBID_REUSE', true);
+        try {
+          expect(await counts(next)).toEqual([0, 0]);
+        } finally {
+          next.close();
+        }
+      });
+    });
+  });
+});
+
 describe('duphandle() and the socket callbacks', () => {
   it('the copy gets the callbacks and their data; changing the original afterwards leaves the copy alone', async () => {
     await withServer(await startHttpServer(), async (server) => {

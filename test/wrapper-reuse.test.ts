@@ -264,13 +264,13 @@ describe('wrappers of closed Easy objects', () => {
         expect(() => native.easy.close(id as number)).toThrow('the Easy is closed');
         expect(() => native.multi.running(id as number)).toThrow('the Multi is closed');
         expect(() => native.poller.stop(id as number)).toThrow('Poller is closed');
-        expect(native.multi.add(nativeMulti.id, id as number, -1)).toBe(CURLM_BAD_EASY_HANDLE);
+        expect(native.multi.add(nativeMulti.id, id as number, -1, 0)).toBe(CURLM_BAD_EASY_HANDLE);
       }
       // A closed Easy's wrapper may live on as a spare: its handle is gone, so add() refuses it.
       const easy = new Easy();
       const id = internals.native(easy).id;
       easy.close();
-      expect(native.multi.add(nativeMulti.id, id, -1)).toBe(CURLM_BAD_EASY_HANDLE);
+      expect(native.multi.add(nativeMulti.id, id, -1, 0)).toBe(CURLM_BAD_EASY_HANDLE);
     } finally {
       native.multi.close(nativeMulti.id);
     }
