@@ -310,6 +310,11 @@ Napi::Value Easy::SetCallback(const Napi::CallbackInfo& info) {
     Napi::TypeError::New(env, "internal: unknown callback kind").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  if (kTransferTimeCallbacks & (1u << kind)) {
+    // Their bits come with each transfer (Multi's add), which would overwrite these.
+    Napi::TypeError::New(env, "internal: this callback kind is set with each transfer, not here").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   if (on) callbacksSet_ |= (1u << kind);
   else callbacksSet_ &= ~(1u << kind);
   if (kind == kCloseSocket) {
