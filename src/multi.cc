@@ -189,6 +189,19 @@ void Multi::TransfersChanged() {
   }
 }
 
+// libcurl 7.88-8.14 lets its pool keep 4 connections per handle added at
+// the moment a connection goes idle. With perform() a handle is removed as
+// soon as its transfer ends, so at the end of every burst that limit falls
+// towards 4 and warm connections are closed, only to be opened again by the
+// next burst. Until the user sets MAXCONNECTS, the limit follows the most
+// transfers this Multi has had in flight at once instead: never lower than
+// libcurl's own, and it does not shrink in a lull.
+void Multi::GrowPoolLimit() {
+  if (userSetMaxConnects_ || transfers_.size() <= peakTransfers_) return;
+  peakTransfers_ = transfers_.size();
+  curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(4 * peakTransfers_));
+}
+
 // add(easyId, maxBodyBytes, callbackBits) -> CURLMcode. callbackBits: the
 // Easy's kTransferTimeCallbacks kinds with a JS function, for this transfer.
 Napi::Value Multi::Add(const Napi::CallbackInfo& info) {
@@ -204,6 +217,7 @@ Napi::Value Multi::Add(const Napi::CallbackInfo& info) {
   easy->Started(this);
   transfers_.insert(easy);
   TransfersChanged();
+  GrowPoolLimit();
   CURLMcode rc;
   {
     LibcurlCall call(state_.get());
@@ -355,7 +369,9 @@ Napi::Value Multi::Setopt(const Napi::CallbackInfo& info) {
   CURLMoption id = static_cast<CURLMoption>(info[1].As<Napi::Number>().Int32Value());
   long value = info[2].IsBoolean() ? (info[2].As<Napi::Boolean>().Value() ? 1 : 0)
                                    : static_cast<long>(info[2].As<Napi::Number>().Int64Value());
-  return Napi::Number::New(env, curl_multi_setopt(multi_, id, value));
+  CURLMcode rc = curl_multi_setopt(multi_, id, value);
+  if (id == CURLMOPT_MAXCONNECTS && rc == CURLM_OK) userSetMaxConnects_ = true;
+  return Napi::Number::New(env, rc);
 }
 
 // setCallback(kind, fn | null, data)

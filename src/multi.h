@@ -137,6 +137,8 @@ class Multi : public Napi::ObjectWrap<Multi> {
   void RequestAbort(Napi::Value cause);
   void ReleaseRecord(SocketRecord* record);
   void TransfersChanged();
+  // Keeps MAXCONNECTS at 4x the most transfers ever in flight (see multi.cc).
+  void GrowPoolLimit();
   void CloseNow();
   Napi::Value Slot(int index);
 
@@ -152,6 +154,8 @@ class Multi : public Napi::ObjectWrap<Multi> {
   std::vector<curl_socket_t> reusedCorked_;  // corked idle connections taken into use
   std::vector<curl_socket_t> newIdle_;       // connections gone idle in this libcurl call
   bool keptAlive_ = false;
+  size_t peakTransfers_ = 0;         // the most transfers in flight at once
+  bool userSetMaxConnects_ = false;  // then GrowPoolLimit leaves MAXCONNECTS alone
   std::unique_ptr<Napi::AsyncContext> asyncContext_;
   std::unordered_set<Easy*> transfers_;
   std::unordered_map<curl_socket_t, SocketRecord*> records_;
