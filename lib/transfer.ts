@@ -22,7 +22,6 @@ export function useScratch(info: Float64Array, body: Buffer): void {
 }
 
 const copyBytes = Uint8Array.prototype.slice;
-const copyNumbers = Float64Array.prototype.slice;
 
 function takeBody(body: Buffer | number | undefined): Buffer {
   if (typeof body !== 'number') {
@@ -59,7 +58,7 @@ export const onTransferDone: TransferDoneHandler = (nativeEasy, code, reason, me
     return;
   }
   try {
-    pending.resolve(new FinishedTransfer(infoScratch[InfoIndex.Status] as number, headers, takeBody(body), copyNumbers.call(infoScratch) as Float64Array, primaryIp, localIp));
+    pending.resolve(new FinishedTransfer(infoScratch[InfoIndex.Status] as number, headers, takeBody(body), new Float64Array(infoScratch), primaryIp, localIp));
   } catch (error) {
     pending.reject(error);  // never leave the promise pending
   }

@@ -22,13 +22,13 @@ namespace cs {
 namespace {
 
 bool IntArg(const Napi::CallbackInfo& info, size_t i, const char* name, int* out) {
-  Napi::Value v = info[i];
-  if (v.IsNumber()) {
-    double d = v.As<Napi::Number>().DoubleValue();
-    if (std::isfinite(d) && d == std::trunc(d) && d >= INT_MIN && d <= INT_MAX) {
-      *out = static_cast<int>(d);
-      return true;
-    }
+  double d;
+  // napi_get_value_double refuses a non-number itself (no separate typeof):
+  // these helpers run in every socket callback.
+  if (napi_get_value_double(info.Env(), info[i], &d) == napi_ok && std::isfinite(d) && d == std::trunc(d) &&
+      d >= INT_MIN && d <= INT_MAX) {
+    *out = static_cast<int>(d);
+    return true;
   }
   Napi::TypeError::New(info.Env(), std::string(name) + " must be an integer").ThrowAsJavaScriptException();
   return false;
