@@ -834,6 +834,26 @@ describe('SOCKOPTFUNCTION', () => {
       closeSocket(fd);
     }
   });
+
+  it('the socket helpers take integers only: a string, a fraction, NaN or a number past 32 bits throws TypeError before any system call', () => {
+    const fd = createSocket({ family: AF_INET, socktype: SOCK_STREAM, protocol: 0 });
+    try {
+      const before = openFdCount();
+      for (const bad of ['1', 1.5, Number.NaN, Infinity, 2 ** 31, null, undefined, {}] as unknown as number[]) {
+        expect(() => setSocketOption(bad, IPPROTO_TCP, TCP_NODELAY, 1)).toThrow(/fd must be an integer/);
+        expect(() => setSocketOption(fd, bad, TCP_NODELAY, 1)).toThrow(/level must be an integer/);
+        expect(() => getSocketOption(fd, IPPROTO_TCP, bad)).toThrow(/name must be an integer/);
+        expect(() => closeSocket(bad)).toThrow(TypeError);
+        expect(() => createSocket({ family: bad, socktype: SOCK_STREAM, protocol: 0 })).toThrow(/family must be an integer/);
+      }
+      expect(openFdCount()).toBe(before);
+      // the fd is still open and usable: nothing above reached it
+      setSocketOption(fd, IPPROTO_TCP, TCP_NODELAY, 1);
+      expect(getSocketOption(fd, IPPROTO_TCP, TCP_NODELAY)).toBe(1);
+    } finally {
+      closeSocket(fd);
+    }
+  });
 });
 
 // ---------------------------------------------------------------------------
