@@ -6,6 +6,9 @@
  * connections. The binding sizes the pool by the most transfers the Multi has
  * had in flight at once instead, until the user sets MAXCONNECTS.
  */
+import * as fs from 'node:fs';
+import * as http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Easy, Multi, libcurlVersion } from '../dist/index.js';
 import { startHttpServer, type TestServer } from './helpers/servers';
@@ -111,4 +114,43 @@ describe('connection pool of a Multi', () => {
       multi.close();
     }
   });
+
+  it('idle connections that the server closed stay in CLOSE_WAIT until the next transfer on the Multi, which closes them', async () => {
+    const plain = http.createServer((req, res) => {
+      const ms = Number(new URL(req.url ?? '/', 'http://x').searchParams.get('ms') ?? 0);
+      setTimeout(() => res.end('ok'), ms);
+    });
+    await new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve));
+    const port = (plain.address() as AddressInfo).port;
+    const url = `http://127.0.0.1:${port}`;
+    const multi = new Multi();
+    try {
+      await Promise.all(Array.from({ length: BURST }, (_, k) => multi.perform(new Easy().setopt('URL', `${url}/?ms=${k * 5}`))));
+      plain.closeIdleConnections();
+      expect(await waitUntil(() => closeWaitTo(port) === BURST)).toBe(true);
+      await sleep(100);
+      expect(closeWaitTo(port)).toBe(BURST);  // libcurl has not looked at its pool
+
+      const t = await multi.perform(new Easy().setopt('URL', `${url}/?ms=0`));
+      expect(t.info.numConnects).toBe(1);
+      expect(closeWaitTo(port)).toBe(0);
+    } finally {
+      multi.close();
+      plain.closeAllConnections();
+      await new Promise((resolve) => plain.close(resolve));
+    }
+  });
 });
+
+// Client sockets of this process in CLOSE_WAIT towards 127.0.0.1:port (/proc/net/tcp).
+function closeWaitTo(port: number): number {
+  const remote = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return fs
+    .readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .slice(1)
+    .filter((line) => {
+      const cols = line.trim().split(/\s+/);
+      return cols[2] === remote && cols[3] === '08';
+    }).length;
+}
