@@ -30,9 +30,9 @@ const LIBCURL_7 = libcurlVersion.startsWith('7.');
 // BURST transfers at once whose responses arrive one after another (the
 // k-th after k * stepMs), so the transfers end one by one; resolves to the
 // connections libcurl opened for them.
-async function staggeredBurst(multi: Multi, stepMs: number): Promise<number> {
+async function staggeredBurst(multi: Multi, stepMs: number, base = server.url): Promise<number> {
   const transfers = Array.from({ length: BURST }, (_, k) => {
-    const easy = new Easy().setopt('URL', `${server.url}/slow?ms=${k * stepMs}`);
+    const easy = new Easy().setopt('URL', `${base}/slow?ms=${k * stepMs}`);
     return multi.perform(easy).finally(() => easy.close());
   });
   let opened = 0;
@@ -125,14 +125,18 @@ describe('connection pool of a Multi', () => {
     const url = `http://127.0.0.1:${port}`;
     const multi = new Multi();
     try {
-      await Promise.all(Array.from({ length: BURST }, (_, k) => multi.perform(new Easy().setopt('URL', `${url}/?ms=${k * 5}`))));
+      expect(await staggeredBurst(multi, 5, url)).toBe(BURST);
       plain.closeIdleConnections();
       expect(await waitUntil(() => closeWaitTo(port) === BURST)).toBe(true);
       await sleep(100);
       expect(closeWaitTo(port)).toBe(BURST);  // libcurl has not looked at its pool
 
-      const t = await multi.perform(new Easy().setopt('URL', `${url}/?ms=0`));
-      expect(t.info.numConnects).toBe(1);
+      const easy = new Easy().setopt('URL', `${url}/slow?ms=0`);
+      try {
+        expect((await multi.perform(easy)).info.numConnects).toBe(1);
+      } finally {
+        easy.close();
+      }
       expect(closeWaitTo(port)).toBe(0);
     } finally {
       multi.close();
