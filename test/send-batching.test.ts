@@ -1,11 +1,13 @@
 /**
  * How a Multi sends requests on pooled connections. While a kept-alive TCP
- * connection is idle in libcurl's pool the binding sets TCP_CORK on it, so the
- * next request written on it is queued; it is uncorked (and the request sent)
- * as soon as the libcurl call that wrote it returns. These tests check both
- * halves on real sockets: the cork is there while idle and gone while the next
- * transfer runs, a corked request is never left waiting for the kernel's own
- * 200 ms flush, and sockets that cannot be corked (Unix) work as before.
+ * connection goes idle in libcurl's pool while other transfers are in flight,
+ * the binding sets TCP_CORK on it, so the next request written on it is
+ * queued; it is uncorked (and the request sent) as soon as the libcurl call
+ * that wrote it returns. These tests check both halves on real sockets: the
+ * cork is there while idle and gone while the next transfer runs, a corked
+ * request is never left waiting for the kernel's own 200 ms flush, a
+ * connection whose transfer ran alone is left uncorked, and sockets that
+ * cannot be corked (Unix) work as before.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
@@ -72,16 +74,22 @@ describe('requests on pooled connections', () => {
     await server.close();
   });
 
-  it('an idle kept-alive TCP connection is corked, and uncorked while the next transfer on it runs', async () => {
+  it('an idle kept-alive TCP connection is corked while other transfers run, and uncorked while the next transfer on it runs', async () => {
     server.resetCounters();
     const multi = new Multi();
     const fds: number[] = [];
     const easy = easyWithFds(`${server.url}/hello`, fds);
+    // Closed after its transfer, so that the next one cannot take its connection instead.
+    const other = new Easy().setopt('URL', `${server.url}/slow?ms=300`).setopt('FORBID_REUSE', true);
     try {
+      // The slow transfer is still in flight when this one ends.
+      const slow = multi.perform(other);
       const first = await multi.perform(easy);
       expect(first.status).toBe(200);
       expect(fds).toHaveLength(1);
+      expect(multi.running).toBe(1);
       expect(corked(fds[0]!)).toBe(CORKS ? 1 : 0);
+      expect((await slow).status).toBe(200);
 
       // The second response can only arrive once its request left; the cork
       // must already be off by then (the kernel's 200 ms flush would send the
@@ -91,16 +99,37 @@ describe('requests on pooled connections', () => {
       expect(second.corkSeen.length).toBeGreaterThan(0);
       expect(second.corkSeen.every((v) => v === 0)).toBe(true);
       expect(fds).toHaveLength(1);
+      expect(server.connections).toBe(2);  // this one and the slow one's
+      expect(server.requests).toBe(3);
+      expect(corked(fds[0]!)).toBe(0);  // its transfer ran alone this time
+    } finally {
+      easy.close();
+      other.close();
+      multi.close();
+    }
+  });
+
+  it('a connection whose transfer ran alone is not corked: its next request leaves at once', async () => {
+    server.resetCounters();
+    const multi = new Multi();
+    const fds: number[] = [];
+    const easy = easyWithFds(`${server.url}/hello`, fds);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const t = await multi.perform(easy);
+        expect(t.body.toString()).toBe('hello world\n');
+        expect(fds).toHaveLength(1);
+        expect(corked(fds[0]!)).toBe(0);
+      }
       expect(server.connections).toBe(1);
-      expect(server.requests).toBe(2);
-      expect(corked(fds[0]!)).toBe(CORKS ? 1 : 0); // idle again
+      expect(server.requests).toBe(3);
     } finally {
       easy.close();
       multi.close();
     }
   });
 
-  it('sequential requests on one corked connection are not held back by the kernel flush', async () => {
+  it('sequential requests on one pooled connection are not held back by the kernel flush', async () => {
     server.resetCounters();
     const multi = new Multi();
     const easy = new Easy().setopt('URL', `${server.url}/hello`);
@@ -155,11 +184,16 @@ describe('requests on pooled connections', () => {
       if (holdBack) sleepSync(300);
       return 0;
     });
+    // In flight meanwhile, so that there are others to send with.
+    const other = new Easy().setopt('URL', `${server.url}/slow?ms=1500`);
     try {
+      const slow = multi.perform(other);
       const first = await multi.perform(easy);
       expect(first.body.toString()).toBe('eager\n');
       expect(fds).toHaveLength(1);
+      expect(multi.running).toBe(1);
       expect(corked(fds[0]!)).toBe(1);
+      expect((await slow).status).toBe(200);
 
       holdBack = false;
       const second = await performNotingCork(multi, easy, fds[0]!);
@@ -167,9 +201,10 @@ describe('requests on pooled connections', () => {
       expect(second.corkSeen.length).toBeGreaterThan(0);
       expect(second.corkSeen.every((v) => v === 0)).toBe(true);
       expect(fds).toHaveLength(1);  // the same connection
-      expect(corked(fds[0]!)).toBe(1);
+      expect(corked(fds[0]!)).toBe(0);  // it ran alone this time
     } finally {
       easy.close();
+      other.close();
       multi.close();
       child.stdin!.end();
     }
