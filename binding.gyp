@@ -19,7 +19,8 @@
         "src/constants.cc",
         "src/body.cc",
         "src/body_pool.cc",
-        "src/handle_pool.cc"
+        "src/handle_pool.cc",
+        "src/caller_memory.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -22,6 +22,8 @@ export interface Pending {
   reject(error: unknown): void;
   signal?: AbortSignal;
   onAbort?: () => void;
+  /** perform's `into`: a number for the body means its length in there. */
+  into?: Uint8Array;
 }
 
 const CALLBACK_KINDS = 8;

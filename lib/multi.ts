@@ -85,24 +85,26 @@ export class Multi {
     if (this.#manual) this.#assertManualReady();
     const signal = options?.signal;
     const maxBodyBytes = options?.maxBodyBytes;
-    if (options !== undefined) checkPerformOptions(signal, maxBodyBytes);
+    const into = options?.into;
+    if (options !== undefined) checkPerformOptions(signal, maxBodyBytes, into);
     if (internals.busy(easy)) throw new Error('Multi.perform: the Easy is already in a transfer');
     if (signal?.aborted) return Promise.reject(transferError(0, EndReason.Abort, undefined, undefined, undefined, signal));
 
     const nativeEasy = internals.native(easy);
     let pending!: Pending;
     const promise = new Promise<Transfer>((resolve, reject) => {
-      pending = { resolve, reject, signal };
+      pending = { resolve, reject, signal, into };
     });
     internals.setPending(easy, pending);
     if (signal) {
       pending.onAbort = () => calls.cancel(this.#native.id, nativeEasy.id, EndReason.Abort);
       signal.addEventListener('abort', pending.onAbort, { once: true });
     }
-    const rc = calls.add(this.#native.id, nativeEasy.id, maxBodyBytes ?? -1, internals.transferCallbacks(easy));
+    const rc = calls.add(this.#native.id, nativeEasy.id, maxBodyBytes ?? -1, internals.transferCallbacks(easy), into);
     if (rc !== 0) {
       internals.setPending(easy, undefined);
       if (pending.onAbort) signal?.removeEventListener('abort', pending.onAbort);
+      if (rc === -1) throw new TypeError('Multi.perform: into shares bytes with the into of a transfer still in flight');
       throw CurlError.multi(rc);
     }
     return promise;
@@ -146,7 +148,10 @@ export class Multi {
   }
 }
 
-function checkPerformOptions(signal: unknown, maxBodyBytes: unknown): void {
+function checkPerformOptions(signal: unknown, maxBodyBytes: unknown, into: unknown): void {
+  if (into !== undefined && !(into instanceof Uint8Array)) {
+    throw new TypeError(`into must be a Uint8Array (a Buffer is one), not ${describe(into)}`);
+  }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(`signal must be an AbortSignal, not ${describe(signal)}`);
   }

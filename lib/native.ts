@@ -125,7 +125,8 @@ export interface NativeMulti {
 export interface NativeMultiCalls {
   /** Returns the CURLMcode (CURLM_BAD_EASY_HANDLE for an Easy id of no open handle). */
   /** `callbackBits`: the Easy's TRANSFER_TIME_CALLBACKS kinds with a JS function, as bits. */
-  add(multi: number, easy: number, maxBodyBytes: number, callbackBits: number): number;
+  /** A CURLMcode, or -1 when `into` shares bytes with the `into` of a transfer in flight. */
+  add(multi: number, easy: number, maxBodyBytes: number, callbackBits: number, into?: Uint8Array): number;
   cancel(multi: number, easy: number, reason: EndReason): void;
   close(multi: number): void;
   setopt(multi: number, id: number, value: number | boolean): number;

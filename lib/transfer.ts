@@ -23,7 +23,13 @@ export function useScratch(info: Float64Array, body: Buffer): void {
 
 const copyBytes = Uint8Array.prototype.slice;
 
-function takeBody(body: Buffer | number | undefined): Buffer {
+function takeBody(body: Buffer | number | undefined, into: Uint8Array | undefined): Buffer {
+  if (into !== undefined && typeof body === 'number') {
+    // Written into the caller's memory: a Buffer over it, unless JS has
+    // detached or shrunk it since (then the bytes are gone).
+    if (into.byteLength < body) throw new Error('curl-sockets: into was detached or shrunk before the transfer ended');
+    return Buffer.from(into.buffer, into.byteOffset, body);
+  }
   if (typeof body !== 'number') {
     if (body === undefined) throw new Error('curl-sockets: a finished transfer came without its body');
     if (body.length >= POOLED_BODY_BYTES) noteLargeBody(body.length);
@@ -58,7 +64,7 @@ export const onTransferDone: TransferDoneHandler = (nativeEasy, code, reason, me
     return;
   }
   try {
-    pending.resolve(new FinishedTransfer(infoScratch[InfoIndex.Status] as number, headers, takeBody(body), new Float64Array(infoScratch), primaryIp, localIp));
+    pending.resolve(new FinishedTransfer(infoScratch[InfoIndex.Status] as number, headers, takeBody(body, pending.into), new Float64Array(infoScratch), primaryIp, localIp));
   } catch (error) {
     pending.reject(error);  // never leave the promise pending
   }

@@ -51,6 +51,13 @@ export interface PerformOptions {
   signal?: AbortSignal;
   /** Fail with CURLE_FILESIZE_EXCEEDED once the body would exceed this many bytes. */
   maxBodyBytes?: number;
+  /**
+   * Memory to write the body into: `transfer.body` is then a Buffer over its
+   * first bytes, so reusing `into` for the next transfer costs no new body
+   * memory. A body that does not fit gets a Buffer of its own instead. Two
+   * transfers in flight may not share bytes of it.
+   */
+  into?: Uint8Array;
 }
 
 export interface MultiOptions {

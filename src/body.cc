@@ -49,6 +49,27 @@ void Body::Prepare(double expected, BodyPool* pool) {
   if (expected <= kMaxReserveBytes) bytes_.reserve(static_cast<size_t>(expected));
 }
 
+void Body::PrepareInto(char* data, size_t capacity, double expected, BodyPool* pool) {
+  if (data == nullptr || capacity == 0 || expected > static_cast<double>(capacity)) {
+    Prepare(expected, pool);
+    return;
+  }
+  Clear();
+  prepared_ = true;
+  inCallerMemory_ = true;
+  direct_ = data;
+  directCapacity_ = capacity;
+  directSize_ = 0;
+}
+
+bool Body::Retarget(char* data, size_t capacity) {
+  if (!inCallerMemory_) return true;
+  if (directSize_ > 0 && (data != direct_ || capacity < directSize_)) return false;
+  direct_ = data;
+  directCapacity_ = capacity;
+  return true;
+}
+
 void Body::Append(const char* data, size_t length) {
   if (direct_ != nullptr) {
     if (length <= directCapacity_ - directSize_) {
@@ -56,7 +77,8 @@ void Body::Append(const char* data, size_t length) {
       directSize_ += length;
       return;
     }
-    // More than announced (a decoded Content-Encoding): go on natively.
+    // More than announced (a decoded Content-Encoding) or than the caller's
+    // memory holds: go on natively.
     LeaveDirect();
   }
   bytes_.insert(bytes_.end(), data, data + length);
@@ -69,6 +91,7 @@ void Body::LeaveDirect() {
 
 void Body::ReleaseBlock() {
   if (pool_ != nullptr) pool_->Release(block_);
+  inCallerMemory_ = false;
   pool_.reset();
   block_ = BodyPool::Block{};
   direct_ = nullptr;
@@ -79,6 +102,11 @@ Napi::Value Body::Take(Napi::Env env, char* scratch, size_t scratchLength, BodyP
   const char* source = bytes_.data();
   size_t size = bytes_.size();
   Napi::Value result;
+  if (inCallerMemory_) {
+    result = Napi::Number::New(env, static_cast<double>(directSize_));
+    Clear();
+    return result;
+  }
   if (direct_ != nullptr) {
     if (directSize_ == directCapacity_) {
       result = pool_->Wrap(env, block_, directSize_);

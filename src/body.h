@@ -5,7 +5,8 @@
 // every byte. Other bodies grow in a native vector and are copied out at the
 // end. The Buffer is made only when the transfer ends, so V8 never sees a body
 // in flight: it is young when JS gets it, and dies young when JS drops it,
-// however many transfers run at once.
+// however many transfers run at once. A body may also be written into memory
+// the caller lends (PrepareInto); one that outgrows it goes on natively.
 #pragma once
 
 #include <napi.h>
@@ -35,12 +36,21 @@ class Body {
   // Called before the first Append of a transfer with the announced length
   // (or -1). `pool`: where a large body's memory comes from (or null).
   void Prepare(double expected, BodyPool* pool);
+  // Prepare for a body written into the caller's `capacity` bytes at `data`
+  // (CallerMemory). An announced length that cannot fit goes to Prepare.
+  void PrepareInto(char* data, size_t capacity, double expected, BodyPool* pool);
+  // Whether the body is being written into the caller's memory.
+  bool InCallerMemory() const { return inCallerMemory_; }
+  // Where the caller's memory is now (JS may have detached or shrunk it
+  // since the last write). False when the bytes written so far are gone.
+  bool Retarget(char* data, size_t capacity);
   void Append(const char* data, size_t length);
 
   // The body as a Buffer, or, when it fits into `scratch`, copied there and
   // given as its length (TS makes the Buffer: cheaper than napi for a few
-  // bytes), or empty when there was no memory for it. The object is empty
-  // again afterwards.
+  // bytes), or empty when there was no memory for it. A body in the caller's
+  // memory is given as its length too; `scratch` is then null. The object is
+  // empty again afterwards.
   Napi::Value Take(Napi::Env env, char* scratch, size_t scratchLength, BodyPool* pool);
   void Clear();
 
@@ -60,6 +70,7 @@ class Body {
   size_t directSize_ = 0;
   size_t directCapacity_ = 0;
   bool prepared_ = false;
+  bool inCallerMemory_ = false;  // direct_ is the caller's (no pool block)
 };
 
 }  // namespace cs

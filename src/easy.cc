@@ -104,6 +104,7 @@ void Easy::Open(Napi::Env env) {
 
 Easy::~Easy() {
   NoJsScope noJs(state_.get());
+  into_.Release(state_->claimedMemory);
   Destroy();
   state_->easyIds.Remove(id_);
 }
@@ -611,6 +612,7 @@ void Easy::Started(Multi* multi) {
 
 void Easy::Finished() {
   multi_ = nullptr;
+  into_.Release(state_->claimedMemory);
   LeaveTransferContext();
   if (!state_->tearingDown) {
     Unref();
@@ -648,7 +650,14 @@ void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCa
   // Only a successful transfer's body is used.
   Napi::Value body = env.Undefined();
   if (code == CURLE_OK && reason == kEndedByLibcurl) {
-    body = body_.Take(env, s->bodyScratch.data(), s->bodyScratch.size(), s->bodyPool.get());
+    // With `into`, a number always means "in into": no scratch then.
+    bool into = into_.Active();
+    if (into && body_.Size() == 0) {
+      body_.Clear();
+      body = Napi::Number::New(env, 0);  // no bytes came: an empty view of `into`
+    } else {
+      body = body_.Take(env, into ? nullptr : s->bodyScratch.data(), into ? 0 : s->bodyScratch.size(), s->bodyPool.get());
+    }
     if (body.IsEmpty()) {
       body = env.Undefined();
       code = CURLE_OUT_OF_MEMORY;

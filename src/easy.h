@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "body.h"
+#include "caller_memory.h"
 #include "state.h"
 
 namespace cs {
@@ -159,6 +160,7 @@ class Easy : public Napi::ObjectWrap<Easy> {
 
   // Per transfer.
   Body body_;
+  CallerMemory into_;  // the caller's memory for the body (perform's `into`), if any
   std::string headers_;
   double maxBodyBytes_ = -1;
   double streamedBytes_ = 0;  // given to a JS WRITEFUNCTION so far (for maxBodyBytes)

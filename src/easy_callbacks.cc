@@ -310,12 +310,25 @@ bool Easy::AppendBody(const char* data, size_t length) {
     bodyTooLarge_ = true;
     return false;
   }
+  char* memory = nullptr;
+  size_t capacity = 0;
+  if (into_.Active() && (!body_.Prepared() || body_.InCallerMemory())) {
+    // Looked up again for every write: JS may have detached or shrunk it.
+    if (!into_.CurrentBytes(Env(), &memory, &capacity)) return false;
+    if (!body_.Retarget(memory, capacity)) {
+      Napi::HandleScope scope(Env());
+      RecordFault(Napi::Error::New(Env(), "into was detached or shrunk while the body was being written into it").Value());
+      return false;
+    }
+  }
   if (!body_.Prepared()) {
     // One allocation for a body of known size instead of doubling copies.
     curl_off_t expected = -1;
     curl_easy_getinfo(handle_, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &expected);
     bool fits = expected > 0 && (maxBodyBytes_ < 0 || static_cast<double>(expected) <= maxBodyBytes_);
-    body_.Prepare(fits ? static_cast<double>(expected) : -1, state_->bodyPool.get());
+    double announced = fits ? static_cast<double>(expected) : -1;
+    if (into_.Active()) body_.PrepareInto(memory, capacity, announced, state_->bodyPool.get());
+    else body_.Prepare(announced, state_->bodyPool.get());
   }
   body_.Append(data, length);
   return true;

@@ -202,8 +202,10 @@ void Multi::GrowPoolLimit() {
   curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(4 * peakTransfers_));
 }
 
-// add(easyId, maxBodyBytes, callbackBits) -> CURLMcode. callbackBits: the
-// Easy's kTransferTimeCallbacks kinds with a JS function, for this transfer.
+// add(easyId, maxBodyBytes, callbackBits, into) -> CURLMcode, or -1 when
+// `into` (a Uint8Array, or undefined) is not one or shares bytes with the
+// `into` of a transfer in flight. callbackBits: the Easy's kTransferTimeCallbacks kinds
+// with a JS function, for this transfer.
 Napi::Value Multi::Add(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_->InLibcurl()) return Napi::Number::New(env, CURLM_RECURSIVE_API_CALL);
@@ -211,6 +213,9 @@ Napi::Value Multi::Add(const Napi::CallbackInfo& info) {
   Easy* easy = Easy::FromId(env, info[1]);
   if (easy == nullptr || easy->handle() == nullptr) return Napi::Number::New(env, CURLM_BAD_EASY_HANDLE);
   if (easy->multi() != nullptr) return Napi::Number::New(env, CURLM_ADDED_ALREADY);
+  if (!info[4].IsUndefined() && !easy->into_.Claim(env, info[4], state_->claimedMemory)) {
+    return Napi::Number::New(env, -1);
+  }
   easy->maxBodyBytes_ = info[2].As<Napi::Number>().DoubleValue();
   unsigned transferBits = info[3].As<Napi::Number>().Uint32Value() & kTransferTimeCallbacks;
   easy->callbacksSet_ = (easy->callbacksSet_ & ~kTransferTimeCallbacks) | transferBits;

@@ -63,6 +63,7 @@ struct OpenSocket {
 };
 
 
+class CallerMemory;
 struct AddonState {
   // Set once by initialize(): the TS function that settles a transfer's
   // promise, and the scratch array it reads numeric results from.
@@ -112,6 +113,8 @@ struct AddonState {
   WrapperIds<Poller> pollerIds;
   std::unordered_set<Poller*> pollers;
   std::vector<Easy*> deferredEasyCloses;
+  // The `into` memory of every transfer in flight (CallerMemory::Claim).
+  std::vector<CallerMemory*> claimedMemory;
   std::vector<Multi*> settleScratch;  // reused by Settle: no allocation per event
   std::unordered_map<curl_socket_t, OpenSocket> openSockets;
   HandlePool handlePool;  // libcurl handles of closed Easy objects
