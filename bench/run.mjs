@@ -93,6 +93,9 @@ const CLIENTS = [
   // handles at 64 KiB (libcurl 8.7+), raw C keeps libcurl's 16 KiB: these two
   // give each the other's size.
   { name: 'raw-c-reuse-64k', desc: 'raw-c-reuse with BUFFERSIZE 64 KiB', ...{ cmd: RAW_BIN, args: ['--mode', 'reuse-easy', '--buffersize', '65536'] }, callbacks: true, native: true, optional: true },
+  // Also only with --only: each worker's bodies written into one reused buffer
+  // (perform's `into`), as the C client reuses its memory, against raw-c-reuse-64k.
+  { name: 'curl-sockets-reuse-into', desc: 'curl-sockets-reuse with each worker\'s bodies written into one reused buffer (perform\'s into)', ...nodeClient('curl-sockets.mjs', ['--mode', 'reuse-easy', '--into']), callbacks: true, optional: true },
   { name: 'curl-sockets-reuse-16k', desc: 'curl-sockets-reuse with BUFFERSIZE 16 KiB (libcurl\'s default)', ...nodeClient('curl-sockets.mjs', ['--mode', 'reuse-easy', '--buffersize', '16384']), callbacks: true, optional: true },
   { name: 'undici', desc: 'undici Pool (connections = concurrency, pipelining 1)', ...nodeClient('undici.mjs') },
   { name: 'node-http', desc: 'node:http with a keep-alive Agent (maxSockets = concurrency)', ...nodeClient('node-http.mjs') },
@@ -106,6 +109,7 @@ const C_COUNTERPART = {
   'curl-sockets-reuse': 'raw-c-reuse',
   'curl-sockets-rcvbuf': 'raw-c-rcvbuf',
   'curl-sockets-reuse-16k': 'raw-c-reuse',
+  'curl-sockets-reuse-into': 'raw-c-reuse-64k',
 };
 
 function makeScenarios(quick) {
@@ -421,6 +425,9 @@ function targetChecks(summary, runs) {
   // clients ran (--only ...,raw-c-reuse-64k,curl-sockets-reuse-16k).
   if (get('s3-1mib', 'raw-c-reuse-64k')) {
     add('s3 throughput, both at 64 KiB, vs raw-c-reuse-64k', 'curl-sockets-reuse', 's3-1mib', 'raw-c-reuse-64k', 's3-1mib', 'rps', '>=', 0.9);
+    if (get('s3-1mib', 'curl-sockets-reuse-into')) {
+      add('s3 throughput, both at 64 KiB, bodies into a reused buffer, vs raw-c-reuse-64k', 'curl-sockets-reuse-into', 's3-1mib', 'raw-c-reuse-64k', 's3-1mib', 'rps', '>=', 0.9);
+    }
   }
   if (get('s3-1mib', 'curl-sockets-reuse-16k')) {
     add('s3 throughput, both at 16 KiB, vs raw-c-reuse', 'curl-sockets-reuse-16k', 's3-1mib', 'raw-c-reuse', 's3-1mib', 'rps', '>=', 0.9);

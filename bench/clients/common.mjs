@@ -23,6 +23,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
     mode: 'new-easy',
     rcvbuf: 0,
     buffersize: 0,
+    into: false,
     probeTimeoutMs: 10000,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -43,6 +44,7 @@ export function parseOptions(argv = process.argv.slice(2)) {
       case '--probe-timeout-ms': o.probeTimeoutMs = Number(next()); break;
       case '--forbid-reuse': o.forbidReuse = true; break;
       case '--callbacks': o.callbacks = true; break;
+      case '--into': o.into = true; break;
       case '--latency': o.latency = true; break;
       default: throw new Error(`unknown argument ${a}`);
     }

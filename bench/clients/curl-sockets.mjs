@@ -6,6 +6,8 @@
 // (the same work raw-multi.c does in C with --callbacks). --rcvbuf BYTES sets SO_RCVBUF
 // on every socket from a JS SOCKOPTFUNCTION (raw-multi.c --rcvbuf in C). --buffersize BYTES
 // sets BUFFERSIZE (the binding's default is 64 KiB on libcurl 8.7+, libcurl's is 16 KiB).
+// --into gives each worker one buffer that every body of its requests is written into
+// (perform's `into`), as a C client reuses its buffer, instead of a new Buffer per body.
 import { runClient } from './common.mjs';
 
 runClient(async (opts) => {
@@ -46,11 +48,13 @@ runClient(async (opts) => {
   };
 
   const multi = new Multi();
+  // A worker's buffer fits the bodies it expects; a larger one gets a Buffer of its own.
+  const performOptions = () => (opts.into ? { into: Buffer.allocUnsafe(Math.max(opts.expectBytes, 64 * 1024)) } : undefined);
 
-  const newEasyRequest = async () => {
+  const newEasyRequest = (options) => async () => {
     const easy = configure(new Easy());
     try {
-      const t = await multi.perform(easy);
+      const t = await multi.perform(easy, options);
       return { status: t.status, bytes: t.body.length };
     } finally {
       easy.close();
@@ -59,11 +63,12 @@ runClient(async (opts) => {
 
   const handles = [];
   const worker = (index) => {
-    if (opts.mode === 'new-easy') return newEasyRequest;
+    const options = performOptions();
+    if (opts.mode === 'new-easy') return newEasyRequest(options);
     const easy = configure(new Easy());
     handles[index] = easy;
     return async () => {
-      const t = await multi.perform(easy);
+      const t = await multi.perform(easy, options);
       return { status: t.status, bytes: t.body.length };
     };
   };
