@@ -104,7 +104,6 @@ void Easy::Open(Napi::Env env) {
 
 Easy::~Easy() {
   NoJsScope noJs(state_.get());
-  into_.Release(state_->claimedMemory);
   Destroy();
   state_->easyIds.Remove(id_);
 }
@@ -511,6 +510,7 @@ void Easy::Destroy() {
   // been removed from its multi by now, as an aborted one that is reused is).
   bool keep = poolableHandle_ && multi_ == nullptr && !state_->tearingDown;
   if (multi_ != nullptr) multi_->Detach(this);
+  into_.Release(state_->claimedMemory);
   ClearHandedSocket();
   {
     LibcurlCall call(state_.get());
