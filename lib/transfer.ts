@@ -6,6 +6,8 @@ import { noteLargeBody, POOLED_BODY_BYTES } from './large-body-pacing';
 import { EndReason, InfoIndex, type TransferDoneHandler } from './native';
 import type { Transfer, TransferInfo } from './types';
 
+const CURLE_WRITE_ERROR = 23;
+
 /** The largest body handed over through bodyScratch. */
 export const SMALL_BODY_BYTES = 16 * 1024;
 
@@ -26,8 +28,11 @@ const copyBytes = Uint8Array.prototype.slice;
 function takeBody(body: Buffer | number | undefined, into: Uint8Array | undefined): Buffer {
   if (into !== undefined && typeof body === 'number') {
     // Written into the caller's memory: a Buffer over it, unless JS has
-    // detached or shrunk it since (then the bytes are gone).
-    if (into.byteLength < body) throw new Error('curl-sockets: into was detached or shrunk before the transfer ended');
+    // detached or shrunk it since the last write (then the bytes are gone,
+    // and the transfer fails as one detached midway does natively).
+    if (into.byteLength < body) {
+      throw CurlError.easy(CURLE_WRITE_ERROR, undefined, { cause: new Error('into was detached or shrunk after the body was written into it') });
+    }
     return Buffer.from(into.buffer, into.byteOffset, body);
   }
   if (typeof body !== 'number') {

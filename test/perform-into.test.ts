@@ -29,7 +29,8 @@ function bodyFor(size: number, seq: number): Buffer {
 
 beforeAll(async () => {
   // /sized/N: N bytes with a Content-Length; /chunked/N: the same, chunked;
-  // /stall/N: a Content-Length, the first half, then the rest when released.
+  // /stall/N: a Content-Length, the first half, then the rest when released;
+  // /stallend/N: chunked, the whole body, then its end when released.
   server = http.createServer((req, res) => {
     const [, kind, n] = (req.url ?? '').split('/');
     const size = Number(n);
@@ -40,6 +41,10 @@ beforeAll(async () => {
       res.writeHead(200);
       for (let at = 0; at < size; at += 10_000) res.write(body.subarray(at, at + 10_000));
       res.end();
+    } else if (kind === 'stallend') {
+      res.writeHead(200);
+      res.write(body);
+      stalled.push(() => res.end());
     } else if (kind === 'stall') {
       res.writeHead(200, { 'content-length': size });
       res.write(body.subarray(0, size / 2));
@@ -242,6 +247,26 @@ describe('perform({ into })', () => {
       // The Easy and the Multi go on as before.
       const t = await multi.perform(easy.setopt('URL', `${base}/sized/3000`), { into: new Uint8Array(4000) });
       expect(t.body.equals(expectedBody(t.headers, 3000))).toBe(true);
+    } finally {
+      easy.close();
+      multi.close();
+    }
+  });
+
+  it('fails the transfer when JS detaches the memory after the last byte was written, before the end', async () => {
+    const multi = new Multi();
+    const easy = new Easy().setopt('URL', `${base}/stallend/30000`);
+    try {
+      const into = new Uint8Array(40_000);
+      const running = multi.perform(easy, { into });
+      await waitFor(() => stalled.length > 0, 3000, 'the stalled response');
+      await waitFor(() => into.subarray(29_000, 30_000).some((b) => b !== 0), 3000, 'the last bytes');
+      detach(into);
+      stalled.shift()?.();
+      const err = await rejection(running);
+      expect(err).toBeInstanceOf(CurlError);
+      expect((err as CurlError).code).toBe('CURLE_WRITE_ERROR');
+      expect(String((err as Error).cause)).toMatch(/detached or shrunk after the body was written/);
     } finally {
       easy.close();
       multi.close();
