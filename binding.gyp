@@ -20,7 +20,8 @@
         "src/body.cc",
         "src/body_pool.cc",
         "src/handle_pool.cc",
-        "src/caller_memory.cc"
+        "src/caller_memory.cc",
+        "src/handshake_ack.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")"

@@ -46,4 +46,6 @@ export const TCP_KEEPIDLE: number | undefined = c.TCP_KEEPIDLE;
 export const TCP_KEEPINTVL: number | undefined = c.TCP_KEEPINTVL;
 export const TCP_KEEPCNT: number | undefined = c.TCP_KEEPCNT;
 export const TCP_USER_TIMEOUT: number | undefined = c.TCP_USER_TIMEOUT;
+/** Set by the binding on new HTTP(S)/WebSocket TCP connections (see README); 0 in a SOCKOPTFUNCTION turns it off. */
+export const TCP_DEFER_ACCEPT: number | undefined = c.TCP_DEFER_ACCEPT;
 export const IPV6_TCLASS: number | undefined = c.IPV6_TCLASS;

@@ -72,6 +72,9 @@ Napi::Object MakeConstants(Napi::Env env) {
 #ifdef TCP_USER_TIMEOUT
   SET(TCP_USER_TIMEOUT);
 #endif
+#ifdef TCP_DEFER_ACCEPT
+  SET(TCP_DEFER_ACCEPT);
+#endif
 #ifdef TCP_CONGESTION
   SET(TCP_CONGESTION);
 #endif

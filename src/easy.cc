@@ -92,6 +92,7 @@ void Easy::Open(Napi::Env env) {
   userUnixPathSet_ = false;
   privatePathActive_ = false;
   restoreUnixPath_ = false;
+  connectOnly_ = false;
   handle_ = state_->handlePool.Take();
   if (handle_ == nullptr) {
     Napi::Error::New(env, "curl_easy_init failed").ThrowAsJavaScriptException();
@@ -195,6 +196,7 @@ Napi::Value Easy::Setopt(const Napi::CallbackInfo& info) {
       if (value.IsBoolean()) v = value.As<Napi::Boolean>().Value() ? 1 : 0;
       else if (!isNull) v = static_cast<long>(value.As<Napi::Number>().Int64Value());
       rc = curl_easy_setopt(handle_, id, v);
+      if (rc == CURLE_OK && id == CURLOPT_CONNECT_ONLY) connectOnly_ = v != 0;
       break;
     }
     case kOffT: {
@@ -396,6 +398,7 @@ Napi::Value Easy::Reset(const Napi::CallbackInfo& info) {
   slists_.clear();
   userUnixPathSet_ = false;
   userUnixPath_.clear();
+  connectOnly_ = false;
   InstallOwnedOptions();
   ApplyDefaults();
   if (privatePathActive_) curl_easy_setopt(handle_, CURLOPT_UNIX_SOCKET_PATH, privatePath_.c_str());
@@ -468,6 +471,7 @@ void Easy::CopyStateFrom(const Easy& other) {
   callbacksSet_ = other.callbacksSet_;
   userUnixPathSet_ = other.userUnixPathSet_;
   userUnixPath_ = other.userUnixPath_;
+  connectOnly_ = other.connectOnly_;
   if (other.privatePathActive_) ApplyUserUnixPath();  // the private pool key belongs to the original's handed socket
   InstallOwnedOptions();
 }

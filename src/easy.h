@@ -179,6 +179,9 @@ class Easy : public Napi::ObjectWrap<Easy> {
   std::string privatePath_;
   bool userUnixPathSet_ = false;
   bool privatePathActive_ = false;
+  // CONNECT_ONLY: nothing may be sent after connect, so the handshake's ACK
+  // is not held back (handshake_ack.h).
+  bool connectOnly_ = false;
   bool restoreUnixPath_ = false;
 
   friend class Multi;

@@ -16,6 +16,7 @@
 #include <string>
 
 #include "easy.h"
+#include "handshake_ack.h"
 #include "multi.h"
 
 namespace cs {
@@ -215,7 +216,12 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
     // no OPENSOCKETFUNCTION is set: it then skips an fcntl per connection.
     fd = socket(address->family, address->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, address->protocol);
   }
-  if (fd != CURL_SOCKET_BAD) TrackSocket(s, fd, OpenSocket{CloseHookClaim(self->closeHook_), nullptr, false});
+  if (fd == CURL_SOCKET_BAD) return fd;
+  // Before SOCKOPTFUNCTION, which may set the option back to 0.
+  if (purpose == CURLSOCKTYPE_IPCXN && !self->connectOnly_ && IsTcpAddress(address) && ClientSpeaksFirst(self->handle_)) {
+    DeferHandshakeAck(fd);
+  }
+  TrackSocket(s, fd, OpenSocket{CloseHookClaim(self->closeHook_), nullptr, false});
   return fd;
 }
 

@@ -12,7 +12,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Easy, IPPROTO_TCP, Multi, createSocket, getSocketOption, libcurlVersion } from '../dist/index.js';
+import { Easy, IPPROTO_TCP, Multi, TCP_DEFER_ACCEPT, createSocket, getSocketOption, libcurlVersion, setSocketOption } from '../dist/index.js';
 import { startHttpServer, startUnixServer, type TestServer } from './helpers/servers';
 
 const TCP_CORK = 3; // <netinet/tcp.h>
@@ -180,10 +180,18 @@ describe('requests on pooled connections', () => {
     const multi = new Multi();
     const fds: number[] = [];
     let holdBack = true;
-    const easy = easyWithFds(`http://127.0.0.1:${port}/`, fds).setopt('PREREQFUNCTION', () => {
-      if (holdBack) sleepSync(300);
-      return 0;
-    });
+    const easy = easyWithFds(`http://127.0.0.1:${port}/`, fds)
+      .setopt('PREREQFUNCTION', () => {
+        if (holdBack) sleepSync(300);
+        return 0;
+      })
+      // The server must accept while the request is held back: without this
+      // the handshake's last ACK would wait for the request (or the kernel's
+      // 200 ms timer), and so would the accept (test/handshake-ack.test.ts).
+      .setopt('SOCKOPTFUNCTION', (fd: number) => {
+        setSocketOption(fd, IPPROTO_TCP as number, TCP_DEFER_ACCEPT as number, 0);
+        return 0;
+      });
     // In flight meanwhile, so that there are others to send with.
     const other = new Easy().setopt('URL', `${server.url}/slow?ms=1500`);
     try {
