@@ -10,7 +10,7 @@
  *
  *   --url URL --count N --concurrency C --expect-bytes B --warmup W
  *   --mode new-easy|reuse-easy --forbid-reuse --callbacks --latency --loop poll|epoll
- *   --rcvbuf BYTES --buffersize BYTES
+ *   --rcvbuf BYTES --buffersize BYTES --defer-ack
  *
  * --loop poll (default): curl_multi_perform + curl_multi_poll.
  * --loop epoll: CURLMOPT_SOCKETFUNCTION/TIMERFUNCTION + curl_multi_socket_action on an
@@ -21,6 +21,8 @@
  *   receive-buffer measurement. Without it the client keeps libcurl's and the kernel's defaults.
  * --buffersize BYTES sets CURLOPT_BUFFERSIZE on every easy handle (libcurl's default is 16 KiB;
  *   curl-sockets starts handles at 64 KiB on libcurl 8.7+), for the equal-settings comparison.
+ * --defer-ack sets TCP_DEFER_ACCEPT on every socket from a SOCKOPTFUNCTION, as curl-sockets
+ *   does natively for HTTP connections: the handshake's last ACK then leaves with the request.
  *
  * Built by bench/run.mjs:  cc -O2 raw-multi.c $(curl-config --cflags --libs)
  */
@@ -65,9 +67,10 @@ struct options {
   int epoll;
   int rcvbuf;
   long buffersize;
+  int defer_ack;
 };
 
-static struct options opt = {NULL, 1000, 1, -1, 0, 0, 0, 0, 0, 0, 0};
+static struct options opt = {NULL, 1000, 1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 static CURLM *multi;
 static struct slot *slots;
 static long failures;
@@ -135,6 +138,10 @@ static int sockopt_cb(void *clientp, curl_socket_t fd, curlsocktype purpose) {
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
   }
   if (opt.rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &opt.rcvbuf, sizeof opt.rcvbuf);
+  if (opt.defer_ack) {
+    int on = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &on, sizeof on);
+  }
   return CURL_SOCKOPT_OK;
 }
 
@@ -156,7 +163,7 @@ static CURL *make_easy(struct slot *s) {
   curl_easy_setopt(e, CURLOPT_PRIVATE, s);
   if (opt.forbid_reuse) curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
   if (opt.buffersize > 0) curl_easy_setopt(e, CURLOPT_BUFFERSIZE, opt.buffersize);
-  if (opt.callbacks || opt.rcvbuf > 0) curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
+  if (opt.callbacks || opt.rcvbuf > 0 || opt.defer_ack) curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
   if (opt.callbacks) {
     curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, open_cb);
     curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION, close_cb);
@@ -360,6 +367,7 @@ int main(int argc, char **argv) {
       {"loop", required_argument, 0, 'L'},
       {"rcvbuf", required_argument, 0, 'R'},
       {"buffersize", required_argument, 0, 'B'},
+      {"defer-ack", no_argument, 0, 'D'},
       {0, 0, 0, 0},
   };
   long probe_timeout_ms = 10000;
@@ -382,6 +390,7 @@ int main(int argc, char **argv) {
       case 'l': opt.latency = 1; break;
       case 'R': opt.rcvbuf = atoi(optarg); break;
       case 'B': opt.buffersize = atol(optarg); break;
+      case 'D': opt.defer_ack = 1; break;
       case 'L':
         if (strcmp(optarg, "epoll") == 0) opt.epoll = 1;
         else if (strcmp(optarg, "poll") == 0) opt.epoll = 0;

@@ -83,6 +83,11 @@ const CLIENTS = [
   // Not in the default set (--only raw-c-epoll): the same C client driven by
   // curl_multi_socket_action on epoll, the pattern curl-sockets uses on libuv.
   { name: 'raw-c-epoll', desc: 'libcurl multi in C, new easy per request, multi_socket_action + epoll', ...{ cmd: RAW_BIN, args: ['--mode', 'new-easy', '--loop', 'epoll'] }, callbacks: true, native: true, optional: true },
+  // s2 only: the C clients with the handshake ACK held back for the request, as
+  // curl-sockets does natively for HTTP (src/handshake_ack.h), so that the s2 ratios
+  // can be read both against plain libcurl and against C doing the same.
+  { name: 'raw-c-defer-ack', desc: 'raw-c with TCP_DEFER_ACCEPT set in a C SOCKOPTFUNCTION (s2 only)', ...{ cmd: RAW_BIN, args: ['--mode', 'new-easy', '--defer-ack'] }, callbacks: true, native: true, onlyIn: ['s2-new-conn', 's2-new-conn-cb'] },
+  { name: 'raw-c-reuse-defer-ack', desc: 'raw-c-reuse with TCP_DEFER_ACCEPT set in a C SOCKOPTFUNCTION (s2 only)', ...{ cmd: RAW_BIN, args: ['--mode', 'reuse-easy', '--defer-ack'] }, callbacks: true, native: true, onlyIn: ['s2-new-conn', 's2-new-conn-cb'] },
   { name: 'curl-sockets', desc: 'Multi.perform, new Easy per request', ...nodeClient('curl-sockets.mjs', ['--mode', 'new-easy']), callbacks: true },
   { name: 'curl-sockets-reuse', desc: 'Multi.perform, one reused Easy per worker', ...nodeClient('curl-sockets.mjs', ['--mode', 'reuse-easy']), callbacks: true },
   // Also only with --only: both reuse clients with SO_RCVBUF set to 4 MiB from a
@@ -413,6 +418,10 @@ function targetChecks(summary, runs) {
     add(`s1 req/s vs ${c}`, cs, 's1-keepalive', c, 's1-keepalive', 'rps', '>=', 0.6);
     add('s1 req/s vs undici', cs, 's1-keepalive', 'undici', 's1-keepalive', 'rps', '>=', 1.3);
     add(`s2 with callbacks, req/s vs ${c} with C callbacks`, cs, 's2-new-conn-cb', c, 's2-new-conn-cb', 'rps', '>=', 0.7);
+    // Also against the C client that holds back the handshake ACK as curl-sockets does.
+    if (get('s2-new-conn-cb', `${c}-defer-ack`)) {
+      add(`s2 with callbacks, req/s vs ${c}-defer-ack with C callbacks`, cs, 's2-new-conn-cb', `${c}-defer-ack`, 's2-new-conn-cb', 'rps', '>=', 0.7);
+    }
     add('s2 JS callbacks cost (req/s with / without)', cs, 's2-new-conn-cb', cs, 's2-new-conn', 'rps', '>=', 0.85);
     add(`s3 throughput vs ${c}`, cs, 's3-1mib', c, 's3-1mib', 'rps', '>=', 0.9);
     for (const s of ['s1-keepalive', 's2-new-conn', 's2-new-conn-cb', 's3-1mib', 's4-latency']) {
@@ -602,7 +611,7 @@ async function main() {
   try {
     for (let round = 1; round <= rounds; round++) {
       for (const group of groups) {
-        const pairs = group.scenarios.flatMap((s) => clients.filter((c) => !s.callbacks || c.callbacks).map((c) => [s, c]));
+        const pairs = group.scenarios.flatMap((s) => clients.filter((c) => (!s.callbacks || c.callbacks) && (!c.onlyIn || c.onlyIn.includes(s.id))).map((c) => [s, c]));
         for (const [s, c] of shuffle(pairs, rand)) {
           const key = `${c.name}|${s.id}`;
           const why = unavailable.get(c.name) ?? unavailableIn.get(key);

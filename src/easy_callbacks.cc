@@ -164,6 +164,7 @@ Napi::Value Easy::CallSlot(int kind, const napi_value (&args)[N]) {
 curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* address) {
   Easy* self = static_cast<Easy*>(clientp);
   AddonState* s = self->state();
+  self->tcpConnectFd_ = CURL_SOCKET_BAD;
   if (self->handedFd_ != CURL_SOCKET_BAD && purpose == CURLSOCKTYPE_IPCXN) {
     curl_socket_t fd = self->handedFd_;
     self->handedFd_ = CURL_SOCKET_BAD;
@@ -217,10 +218,8 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
     fd = socket(address->family, address->socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, address->protocol);
   }
   if (fd == CURL_SOCKET_BAD) return fd;
-  // Before SOCKOPTFUNCTION, which may set the option back to 0.
-  if (purpose == CURLSOCKTYPE_IPCXN && !self->connectOnly_ && IsTcpAddress(address) && ClientSpeaksFirst(self->handle_)) {
-    DeferHandshakeAck(fd);
-  }
+  // For OnSockopt (handshake_ack.h): which socket is a TCP one libcurl will connect.
+  self->tcpConnectFd_ = purpose == CURLSOCKTYPE_IPCXN && IsTcpAddress(address) ? fd : CURL_SOCKET_BAD;
   TrackSocket(s, fd, OpenSocket{CloseHookClaim(self->closeHook_), nullptr, false});
   return fd;
 }
@@ -228,6 +227,11 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
 int Easy::OnSockopt(void* clientp, curl_socket_t fd, curlsocktype purpose) {
   Easy* self = static_cast<Easy*>(clientp);
   if (fd == self->handedInUse_) return CURL_SOCKOPT_ALREADY_CONNECTED;
+  // Before the user's SOCKOPTFUNCTION, which may set the option back to 0.
+  if (fd == self->tcpConnectFd_ && purpose == CURLSOCKTYPE_IPCXN && !self->connectOnly_ && ClientSpeaksFirst(self->handle_)) {
+    DeferHandshakeAck(fd);
+  }
+  self->tcpConnectFd_ = CURL_SOCKET_BAD;
   if (!(self->callbacksSet_ & (1u << kSockopt)) || !self->state()->CanCallJs()) return CURL_SOCKOPT_OK;
   Napi::Env env = self->Env();
   Napi::HandleScope scope(env);

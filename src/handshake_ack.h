@@ -24,8 +24,10 @@ bool ClientSpeaksFirst(CURL* handle);
 // Whether libcurl asked for a TCP socket (IPv4 or IPv6) with this address.
 bool IsTcpAddress(const curl_sockaddr* address);
 
-// Sets the option on fd before connect. A failure (a socket that is not TCP,
-// a platform without the option) changes nothing, so it is not reported.
+// Sets the option on fd before connect (from the binding's SOCKOPTFUNCTION,
+// before the user's, so that the OPENSOCKETFUNCTION stays libcurl's own). A
+// failure (a socket that is not TCP, a platform without the option) changes
+// nothing, so it is not reported.
 void DeferHandshakeAck(curl_socket_t fd);
 
 }  // namespace cs
