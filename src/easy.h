@@ -179,12 +179,13 @@ class Easy : public Napi::ObjectWrap<Easy> {
   std::string privatePath_;
   bool userUnixPathSet_ = false;
   bool privatePathActive_ = false;
+  bool restoreUnixPath_ = false;
+
   // CONNECT_ONLY: nothing may be sent after connect, so the handshake's ACK
   // is not held back (handshake_ack.h).
   bool connectOnly_ = false;
   // The TCP socket just opened for a connection, until SOCKOPTFUNCTION time.
   curl_socket_t tcpConnectFd_ = CURL_SOCKET_BAD;
-  bool restoreUnixPath_ = false;
 
   friend class Multi;
 };

@@ -8,33 +8,10 @@
  * the transfers that keep the plain handshake (a server that speaks first,
  * CONNECT_ONLY), and SOCKOPTFUNCTION turning it off.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Easy, IPPROTO_TCP, Multi, TCP_DEFER_ACCEPT, createSocket, getSocketOption, setSocketOption } from '../dist/index.js';
+import { sleepSync, startChildServer } from './helpers/child-server';
 import { startHttpServer, startHttpsServer, startRawTcpServer, TEST_CA_FILE, type TestServer } from './helpers/servers';
-
-/** Blocks the thread (and so the event loop) for `ms`. */
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** test/children/accept-timing-server.mjs, started; resolves with its port. */
-function startAcceptTimingServer(): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, [path.resolve(__dirname, 'children', 'accept-timing-server.mjs')], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`accept-timing-server exited (${code}) before listening`)));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /PORT (\d+)/.exec(out);
-      if (m) resolve({ port: Number(m[1]), child });
-    });
-  });
-}
 
 function deferAccept(fd: number): number {
   return getSocketOption(fd, IPPROTO_TCP as number, TCP_DEFER_ACCEPT as number);
@@ -94,7 +71,7 @@ describe.runIf(TCP_DEFER_ACCEPT !== undefined)('the handshake ACK of new connect
     // holding it up for 100 ms (less than the kernel's 200 ms limit for the
     // held-back ACK) shows when the server accepted. The server is another
     // process, so it accepts while this thread is blocked.
-    const { port, child } = await startAcceptTimingServer();
+    const { port, child } = await startChildServer('accept-timing-server.mjs');
     const gap = async (turnOff: boolean): Promise<number> => {
       const easy = new Easy()
         .setopt('URL', `http://127.0.0.1:${port}/`)

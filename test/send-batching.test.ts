@@ -9,37 +9,14 @@
  * connection whose transfer ran alone is left uncorked, and sockets that
  * cannot be corked (Unix) work as before.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Easy, IPPROTO_TCP, Multi, TCP_DEFER_ACCEPT, createSocket, getSocketOption, libcurlVersion, setSocketOption } from '../dist/index.js';
+import { sleepSync, startChildServer } from './helpers/child-server';
 import { startHttpServer, startUnixServer, type TestServer } from './helpers/servers';
 
 const TCP_CORK = 3; // <netinet/tcp.h>
 // Pooled connections keep their poll (and so their cork) only on libcurl 8.x.
 const CORKS = !libcurlVersion.startsWith('7.');
-
-/** Blocks the thread (and so the event loop) for `ms`. */
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** test/children/eager-server.mjs, started; resolves with its port. */
-function startEagerServer(): Promise<{ port: number; child: ChildProcess }> {
-  const child = spawn(process.execPath, [path.resolve(__dirname, 'children', 'eager-server.mjs')], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    let out = '';
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`eager-server exited (${code}) before listening`)));
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      const m = /PORT (\d+)/.exec(out);
-      if (m) resolve({ port: Number(m[1]), child });
-    });
-  });
-}
 
 function corked(fd: number): number {
   return getSocketOption(fd, IPPROTO_TCP as number, TCP_CORK);
@@ -176,7 +153,7 @@ describe('requests on pooled connections', () => {
     // that socket, which is then never registered with the event loop. Its
     // idle connection must be corked like any other, or the next request on
     // it leaves on its own instead of with the others.
-    const { port, child } = await startEagerServer();
+    const { port, child } = await startChildServer('eager-server.mjs');
     const multi = new Multi();
     const fds: number[] = [];
     let holdBack = true;
