@@ -228,7 +228,8 @@ int Easy::OnSockopt(void* clientp, curl_socket_t fd, curlsocktype purpose) {
   Easy* self = static_cast<Easy*>(clientp);
   if (fd == self->handedInUse_) return CURL_SOCKOPT_ALREADY_CONNECTED;
   // Before the user's SOCKOPTFUNCTION, which may set the option back to 0.
-  if (fd == self->tcpConnectFd_ && purpose == CURLSOCKTYPE_IPCXN && !self->connectOnly_ && ClientSpeaksFirst(self->handle_)) {
+  // tcpConnectFd_ is only ever a connection's (CURLSOCKTYPE_IPCXN) TCP socket.
+  if (fd == self->tcpConnectFd_ && !self->connectOnly_ && ClientSpeaksFirst(self->handle_)) {
     DeferHandshakeAck(fd);
   }
   self->tcpConnectFd_ = CURL_SOCKET_BAD;
