@@ -116,6 +116,12 @@ Multi::Multi(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Multi>(info) {
   Napi::Env env = info.Env();
   state_ = GetState(env);
   id_ = state_->multiIds.Add(this, info.This().As<Napi::Object>());
+  // The creator's async context, for the callbacks this Multi runs from uv events.
+  asyncContext_ = std::make_unique<OwnedAsyncContext>(env, "curl-sockets:Multi");
+  if (!asyncContext_->ok()) {
+    Napi::Error::New(env, "Multi: Node-API could not make an async context").ThrowAsJavaScriptException();
+    return;
+  }
   manual_ = info.Length() > 0 && info[0].ToBoolean().Value();
   multi_ = MultiInitCloexec();
   if (multi_ == nullptr) {
@@ -153,10 +159,6 @@ Multi::Multi(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Multi>(info) {
   // Weak, held by the wrapper: a callback that uses its own Multi (as a
   // manual driver does) must not keep an idle Multi alive for ever.
   slots_ = HeldByWrapper(info.This().As<Napi::Object>(), "slots", Napi::Array::New(env, kAbortCauseSlot + 1));
-  // No resource object of ours: Node 26 keeps an async context's resource
-  // alive, which would keep this wrapper alive for ever (idle, it must
-  // be collectable). The context still captures the creator's async context.
-  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "curl-sockets:Multi");
   state_->multis.insert(this);
 }
 
@@ -164,10 +166,7 @@ Multi::~Multi() {
   NoJsScope noJs(state_.get());
   Shutdown();
   state_->multiIds.Remove(id_);
-  if (state_->tearingDown) {
-    // The async context's destroy hook would need a live environment.
-    (void)asyncContext_.release();
-  }
+  if (state_->tearingDown && asyncContext_) asyncContext_->Abandon();
 }
 
 Napi::Value Multi::Slot(int index) {

@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "async_context.h"
 #include "state.h"
 
 namespace cs {
@@ -156,7 +157,7 @@ class Multi : public Napi::ObjectWrap<Multi> {
   bool keptAlive_ = false;
   size_t peakTransfers_ = 0;         // the most transfers in flight at once
   bool userSetMaxConnects_ = false;  // then GrowPoolLimit leaves MAXCONNECTS alone
-  std::unique_ptr<Napi::AsyncContext> asyncContext_;
+  std::unique_ptr<OwnedAsyncContext> asyncContext_;
   std::unordered_set<Easy*> transfers_;
   std::unordered_map<curl_socket_t, SocketRecord*> records_;
   std::vector<Completion> completions_;

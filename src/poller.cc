@@ -25,6 +25,12 @@ Poller::Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) 
   Napi::Env env = info.Env();
   state_ = GetState(env);
   id_ = state_->pollerIds.Add(this, info.This().As<Napi::Object>());
+  // The creator's async context, for the callback this Poller runs from uv events.
+  asyncContext_ = std::make_unique<OwnedAsyncContext>(env, "curl-sockets:Poller");
+  if (!asyncContext_->ok()) {
+    Napi::Error::New(env, "Poller: Node-API could not make an async context").ThrowAsJavaScriptException();
+    return;
+  }
   int fd = info[0].As<Napi::Number>().Int32Value();
   auto handle = std::make_unique<Handle>();
   handle->state = state_;
@@ -36,10 +42,6 @@ Poller::Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) 
   }
   handle->handle.data = handle.get();
   handle_ = handle.release();  // owned until CloseAndDelete
-  // No resource object of ours: Node 26 keeps an async context's resource
-  // alive, which would keep this wrapper alive for ever (idle, it must
-  // be collectable). The context still captures the creator's async context.
-  asyncContext_ = std::make_unique<Napi::AsyncContext>(env, "curl-sockets:Poller");
   state_->pollers.insert(this);
 }
 
@@ -47,7 +49,7 @@ Poller::~Poller() {
   NoJsScope noJs(state_.get());
   Shutdown();
   state_->pollerIds.Remove(id_);
-  if (state_->tearingDown) (void)asyncContext_.release();
+  if (state_->tearingDown && asyncContext_) asyncContext_->Abandon();
 }
 
 void Poller::Shutdown() {

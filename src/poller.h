@@ -7,6 +7,7 @@
 
 #include <memory>
 
+#include "async_context.h"
 #include "state.h"
 
 namespace cs {
@@ -39,7 +40,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
   Handle* handle_ = nullptr;
   bool active_ = false;
   Napi::ObjectReference callback_;  // weak; the wrapper's `callback` property holds it
-  std::unique_ptr<Napi::AsyncContext> asyncContext_;
+  std::unique_ptr<OwnedAsyncContext> asyncContext_;
 };
 
 }  // namespace cs

@@ -439,6 +439,28 @@ describe('async context of the callbacks', () => {
     }
   });
 
+  it("a Multi's and a Poller's callbacks keep their creator's store after the GC has run", async () => {
+    // Node 20 and 22 find the store through the async context's resource
+    // object: it must live as long as the Multi or Poller, not as long as the
+    // GC lets it. Full GCs run between the creation and the callbacks.
+    const child = spawn(process.execPath, ['--expose-gc', path.join(CHILDREN_DIR, 'async-context-gc.mjs')], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const seen = JSON.parse(stdout) as { status: number; multi: string[]; poller: string[] };
+    expect(seen.status).toBe(200);
+    // Calls from inside perform() and close() see those callers' stores.
+    expect(seen.multi).toContain('creator');
+    expect(seen.multi.filter((store) => !['creator', 'caller', 'closer'].includes(store))).toEqual([]);
+    expect(seen.poller).toEqual(['creator']);
+  }, 30_000);
+
   it('on the default Multi, a later request does not see the store of the first one', async () => {
     const first: Array<[string, string | undefined]> = [];
     const second: Array<[string, string | undefined]> = [];
