@@ -1,5 +1,6 @@
 // Constants exported with the platform's and the linked libcurl's own values.
-// A constant this platform lacks is simply absent (undefined in JS).
+// A constant this platform lacks, or the running libcurl is too old for, is
+// simply absent (undefined in JS).
 #include "constants.h"
 
 #include <curl/curl.h>
@@ -8,6 +9,12 @@
 #include <sys/socket.h>
 
 namespace cs {
+
+// Whether the running libcurl (its version_num) has a constant introduced in
+// `since` (0: in every supported version).
+static bool RunningHas(unsigned int running, unsigned int since) {
+  return since == 0 || running >= since;
+}
 
 Napi::Object MakeConstants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
@@ -86,7 +93,11 @@ Napi::Object MakeConstants(Napi::Env env) {
 #endif
   // Option values (generated from curl.h; each guarded for older headers).
   // Stringized here, not through SET: the argument would be macro-expanded first.
-#define CURL_CONSTANT(name) c.Set(#name, Napi::Number::New(env, static_cast<double>(static_cast<long>(name))));
+  // One newer than the running libcurl is left out: that libcurl would take
+  // its value for something else (CURLFOLLOW_OBEYCODE is "follow" to 7.88).
+  const unsigned int running = curl_version_info(CURLVERSION_NOW)->version_num;
+#define CURL_CONSTANT(name, since) \
+  if (RunningHas(running, since)) c.Set(#name, Napi::Number::New(env, static_cast<double>(static_cast<long>(name))));
 #include "generated/constants.inc"
 #undef CURL_CONSTANT
 #undef SET

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "multi.h"
@@ -649,7 +650,9 @@ void Easy::RecordFault(Napi::Value error) {
 void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCause) {
   AddonState* s = state_.get();
   Napi::HandleScope scope(env);
-  if (bodyTooLarge_ && (code == CURLE_WRITE_ERROR || code == CURLE_OK)) code = CURLE_FILESIZE_EXCEEDED;
+  // libcurl's own message would describe the write error the limit caused.
+  bool overLimit = bodyTooLarge_ && (code == CURLE_WRITE_ERROR || code == CURLE_OK);
+  if (overLimit) code = CURLE_FILESIZE_EXCEEDED;
   if (failTransfer_ && code == CURLE_OK) code = CURLE_ABORTED_BY_CALLBACK;
   // Only a successful transfer's body is used.
   Napi::Value body = env.Undefined();
@@ -698,7 +701,13 @@ void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCa
 
   Napi::Value message = env.Undefined();
   if (code != CURLE_OK) {
-    message = Napi::String::New(env, errorBuffer_[0] ? errorBuffer_ : curl_easy_strerror(code));
+    if (overLimit) {
+      char text[96];
+      std::snprintf(text, sizeof text, "the response body is larger than maxBodyBytes (%.0f bytes)", maxBodyBytes_);
+      message = Napi::String::New(env, text);
+    } else {
+      message = Napi::String::New(env, errorBuffer_[0] ? errorBuffer_ : curl_easy_strerror(code));
+    }
   }
   napi_value headers;
   napi_create_string_latin1(env, headers_.data(), headers_.size(), &headers);

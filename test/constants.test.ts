@@ -26,6 +26,23 @@ describe('exported constants', () => {
     expect(pkg.CURLAUTH_ANY).toBe(-17);
   });
 
+  it('an option-value constant newer than the running libcurl is undefined (on 7.88, CURLFOLLOW_OBEYCODE would mean "follow")', () => {
+    // Versions from curl's symbols-in-versions; the suite runs on 8.14 and 7.88.
+    const [major, minor, patch] = pkg.libcurlVersion.split('.').map(Number) as [number, number, number];
+    const running = (major << 16) | (minor << 8) | patch;
+    const introduced: Array<[keyof typeof pkg, number]> = [
+      ['CURLFOLLOW_OBEYCODE', 0x080d00],
+      ['CURLPROXY_HTTPS2', 0x080100],
+      ['CURLSSLOPT_EARLYDATA', 0x080b00],
+      ['CURL_HTTP_VERSION_3ONLY', 0x075800],
+      ['CURL_WRITEFUNC_ERROR', 0x075700],
+    ];
+    for (const [name, since] of introduced) {
+      if (running >= since) expect(pkg[name], name).toBeTypeOf('number');
+      else expect(pkg[name], name).toBeUndefined();
+    }
+  });
+
   it('the ESM entry exports the same values as the CommonJS one', async () => {
     const esm = await import('../dist/index.mjs');
     expect(esm.CURL_IPRESOLVE_V4).toBe(pkg.CURL_IPRESOLVE_V4);

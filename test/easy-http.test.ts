@@ -513,6 +513,8 @@ describe('Easy: maxBodyBytes', () => {
       expect(err).toBeInstanceOf(CurlError);
       expect((err as CurlError).code).toBe('CURLE_FILESIZE_EXCEEDED');
       expect((err as CurlError).curlCode).toBe(63);
+      // The limit's own message, not libcurl's text for the write error it caused.
+      expect((err as CurlError).message).toBe('the response body is larger than maxBodyBytes (1000 bytes)');
     } finally {
       easy.close();
     }
@@ -555,6 +557,7 @@ describe('Easy: maxBodyBytes', () => {
         const err = await rejection(easy.perform({ maxBodyBytes: 2048 }));
         expect(err).toBeInstanceOf(CurlError);
         expect((err as CurlError).code).toBe('CURLE_FILESIZE_EXCEEDED');
+        expect((err as CurlError).message).toContain('maxBodyBytes (2048 bytes)');
         expect(seen).toBeLessThanOrEqual(2048);
       }
       // The count starts again with each transfer.
