@@ -1,3 +1,4 @@
+import { CURL_SOCKET_TIMEOUT } from './constants';
 import { CurlError } from './errors';
 import type { MultiOptionName, MultiOptionValueTypes } from './generated/options';
 import { internals, type Easy, type Pending } from './easy';
@@ -7,6 +8,8 @@ import { callSlot1, callSlot2, callSlot4, callSocketSlot } from './slot-calls';
 import { describe, multiOptionInfo, updateCallbackSlot, type CallbackSlot } from './options';
 import { SMALL_BODY_BYTES, onTransferDone, transferError, useScratch } from './transfer';
 import type { MultiOptions, PerformOptions, Transfer } from './types';
+
+const INT32_MAX = 2 ** 31 - 1;
 
 // The TS hooks the native side calls (onTransferDone: once per finished transfer).
 const scratch = native.initialize({
@@ -127,6 +130,10 @@ export class Multi {
   socketAction(fd: number, events: number): number {
     this.#assertOpen('socketAction');
     if (!Number.isInteger(fd) || !Number.isInteger(events)) throw new TypeError('socketAction takes an fd and CURL_CSELECT_* bits');
+    // libcurl looks a socket up by its number: any other negative one reads outside its table.
+    if (fd !== CURL_SOCKET_TIMEOUT && (fd < 0 || fd > INT32_MAX)) {
+      throw new RangeError(`socketAction takes an fd (0 to 2^31-1) or CURL_SOCKET_TIMEOUT (-1), not ${fd}`);
+    }
     const result = calls.socketAction(this.#native.id, fd, events);
     if (result < 0) throw CurlError.multi(-result);
     return result;
@@ -151,6 +158,11 @@ export class Multi {
 function checkPerformOptions(signal: unknown, maxBodyBytes: unknown, into: unknown): void {
   if (into !== undefined && !(into instanceof Uint8Array)) {
     throw new TypeError(`into must be a Uint8Array (a Buffer is one), not ${describe(into)}`);
+  }
+  // Shrunk and grown again between two writes, a resizable buffer keeps its
+  // address and length while V8 zeroes what was cut off: no check could see it.
+  if (into !== undefined && (into.buffer as { resizable?: boolean }).resizable === true) {
+    throw new TypeError('into cannot be over a resizable ArrayBuffer (shrinking and growing it would lose body bytes unseen)');
   }
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError(`signal must be an AbortSignal, not ${describe(signal)}`);

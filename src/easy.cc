@@ -3,9 +3,11 @@
 #include "easy.h"
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -542,6 +544,23 @@ void Easy::Destroy() {
 Napi::Value Easy::UseConnectedSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = info[1].As<Napi::Number>().Int32Value();
+  // The binding closes this fd later: it must be a socket nobody else will
+  // close (stdio, a socket libcurl still holds, another Easy's handed one).
+  struct stat st;
+  if (fd <= STDERR_FILENO || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
+    int err = fd > STDERR_FILENO && errno == EBADF ? EBADF : ENOTSOCK;
+    SystemError(env, err, "useConnectedSocket").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  bool handedElsewhere = false;
+  for (Easy* other : state_->easies) handedElsewhere = handedElsewhere || (other != this && other->handedFd_ == fd);
+  if (handedElsewhere || OwnedByLibcurl(state_.get(), fd)) {
+    Napi::Error error = Napi::Error::New(env, "useConnectedSocket: fd " + std::to_string(fd) +
+        (handedElsewhere ? " is already handed to another Easy" : " belongs to libcurl (a connection it still holds)"));
+    error.Set("code", Napi::String::New(env, "ERR_SOCKET_OWNED_BY_LIBCURL"));
+    error.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
   if (handedFd_ != CURL_SOCKET_BAD && handedFd_ != fd) close(handedFd_);
   // The connection of an earlier handed socket is keyed by the private path
   // replaced below, so nothing could use it again: end it now, and keep at

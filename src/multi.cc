@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 
 #include "easy.h"
@@ -408,7 +409,13 @@ Napi::Value Multi::SocketAction(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (state_->InLibcurl()) return Napi::Number::New(env, -CURLM_RECURSIVE_API_CALL);
   if (multi_ == nullptr) return Napi::Number::New(env, -CURLM_BAD_HANDLE);
-  curl_socket_t fd = info[1].As<Napi::Number>().Int32Value();
+  // TS checks the fd too; here as well, because libcurl 8.x reads outside its
+  // socket table for a negative fd other than CURL_SOCKET_TIMEOUT.
+  double number = info[1].As<Napi::Number>().DoubleValue();
+  if (number != CURL_SOCKET_TIMEOUT && !(number >= 0 && number <= INT_MAX && number == std::trunc(number))) {
+    return Napi::Number::New(env, -CURLM_BAD_SOCKET);
+  }
+  curl_socket_t fd = static_cast<curl_socket_t>(number);
   int events = info[2].As<Napi::Number>().Int32Value();
   int rc = RunSocketAction(fd, events);
   state_->Settle(env);

@@ -1,6 +1,9 @@
 #include "poller.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
+
+#include <cerrno>
 
 namespace cs {
 
@@ -32,6 +35,7 @@ Poller::Poller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Poller>(info) 
     return;
   }
   int fd = info[0].As<Napi::Number>().Int32Value();
+  fd_ = fd;
   auto handle = std::make_unique<Handle>();
   handle->state = state_;
   handle->owner = this;
@@ -70,6 +74,19 @@ Napi::Value Poller::Start(const Napi::CallbackInfo& info) {
   if (handle_ == nullptr) {
     Napi::Error::New(env, "Poller is closed").ThrowAsJavaScriptException();
     return env.Undefined();
+  }
+  // libuv adds the fd to epoll only on the next loop iteration, and aborts
+  // the process if it is not open by then; and a second started Poller on
+  // the same fd would silently take the first one's place.
+  if (fcntl(fd_, F_GETFD) == -1) {
+    SystemError(env, EBADF, "uv_poll_start").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  for (Poller* other : state_->pollers) {
+    if (other != this && other->active_ && other->fd_ == fd_) {
+      SystemError(env, EEXIST, "uv_poll_start").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
   }
   int wanted = info[1].As<Napi::Number>().Int32Value();
   int events = 0;

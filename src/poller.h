@@ -37,6 +37,7 @@ class Poller : public Napi::ObjectWrap<Poller> {
 
   StatePtr state_;
   uint32_t id_ = 0;  // for the wrapper's life
+  int fd_ = -1;
   Handle* handle_ = nullptr;
   bool active_ = false;
   Napi::ObjectReference callback_;  // weak; the wrapper's `callback` property holds it

@@ -357,6 +357,36 @@ describe.skipIf(IS_788)('useConnectedSocket', () => {
     }
   });
 
+  it('a number fd must be a socket that nothing else will close: stdio, files, closed fds, sockets libcurl holds and another Easy\'s are refused', async () => {
+    const server = await startHttpServer();
+    const multi = new Multi();
+    const easy = new Easy();
+    const other = new Easy();
+    const file = fs.openSync(__filename, 'r');
+    try {
+      for (const fd of [0, 1, 2]) expect(() => easy.useConnectedSocket(fd)).toThrow(expect.objectContaining({ code: 'ENOTSOCK' }));
+      expect(() => easy.useConnectedSocket(file)).toThrow(expect.objectContaining({ code: 'ENOTSOCK' }));
+
+      const gone = adoptSocket(await connectTcp(server.port));
+      closeSocket(gone);
+      expect(() => easy.useConnectedSocket(gone)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+
+      // A handed socket whose connection libcurl keeps in its pool after the transfer.
+      const fd = adoptSocket(await connectTcp(server.port));
+      easy.setopt('URL', UNREACHABLE).useConnectedSocket(fd);
+      expect(() => other.useConnectedSocket(fd)).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_OWNED_BY_LIBCURL' }));
+      expect((await multi.perform(easy)).status).toBe(200);
+      expect(() => other.useConnectedSocket(fd)).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_OWNED_BY_LIBCURL' }));
+      expect(() => easy.useConnectedSocket(fd)).toThrow(expect.objectContaining({ code: 'ERR_SOCKET_OWNED_BY_LIBCURL' }));
+    } finally {
+      fs.closeSync(file);
+      easy.close();
+      other.close();
+      multi.close();
+      await server.close();
+    }
+  });
+
   it('a test-made Unix server with a canned response: the body arrives', async () => {
     const dir = await fs.promises.mkdtemp(path.join(os.tmpdir(), 'curl-sockets-canned-'));
     const sockPath = path.join(dir, 'canned.sock');

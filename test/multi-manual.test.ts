@@ -409,6 +409,24 @@ describe("'manual' Multi driven with Poller, setTimeout and socketAction", () =>
     }
   });
 
+  it('socketAction() refuses a negative fd other than CURL_SOCKET_TIMEOUT, or one past int32, while a transfer waits (no crash)', async () => {
+    const multi = new Multi({ driver: 'manual' });
+    const easy = new Easy().setopt('URL', `${server.url}/hello`);
+    const driver = installManualDriver(multi);
+    try {
+      const transfer = multi.perform(easy);
+      await sleep(20);  // the transfer is waiting on its socket
+      for (const fd of [-2, -3, -1000, -(2 ** 31), 2 ** 32 - 2, 2 ** 31]) {
+        expect(() => multi.socketAction(fd, 0), String(fd)).toThrow(RangeError);
+      }
+      expect((await transfer).body.toString()).toBe('hello world\n');
+    } finally {
+      driver.dispose();
+      multi.close();
+      easy.close();
+    }
+  });
+
   it("a 'uv' Multi needs neither callback", async () => {
     const multi = new Multi({ driver: 'uv' });
     const easy = new Easy().setopt('URL', `${server.url}/hello`);
@@ -527,6 +545,35 @@ describe('Poller', () => {
       again.close();
     } finally {
       closeSocket(pair.fd);
+      await pair.close();
+    }
+  });
+
+  it('start() throws EBADF for an fd closed since the Poller was made (libuv would abort the process), and EEXIST while another Poller watches the fd', async () => {
+    const pair = await connectedPair();
+    const first = new Poller(pair.fd);
+    const second = new Poller(pair.fd);
+    try {
+      first.start(CURL_CSELECT_OUT, () => undefined);
+      expect(() => second.start(CURL_CSELECT_OUT, () => undefined)).toThrow(expect.objectContaining({ code: 'EEXIST' }));
+      first.stop();
+      const calls: number[] = [];
+      second.start(CURL_CSELECT_OUT, (status, events) => {
+        calls.push(events);
+        second.stop();
+      });
+      expect(await waitFor(() => calls.length > 0, 2000)).toBe(true);
+    } finally {
+      first.close();
+      second.close();
+    }
+    const closed = new Poller(pair.fd);
+    try {
+      closeSocket(pair.fd);
+      expect(() => closed.start(CURL_CSELECT_IN, () => undefined)).toThrow(expect.objectContaining({ code: 'EBADF' }));
+      await sleep(20);  // a loop iteration: nothing was registered, so nothing aborts
+    } finally {
+      closed.close();
       await pair.close();
     }
   });

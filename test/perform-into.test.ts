@@ -298,6 +298,12 @@ describe('perform({ into })', () => {
       for (const bad of ['text', new Uint16Array(8), new ArrayBuffer(8), new DataView(new ArrayBuffer(8)), null]) {
         expect(() => multi.perform(easy, { into: bad as unknown as Uint8Array })).toThrow(TypeError);
       }
+      // Shrunk and grown back between two writes, it would keep its address
+      // and length with the cut-off bytes zeroed: nothing could notice.
+      const ResizableBuffer = ArrayBuffer as unknown as new (length: number, options: { maxByteLength: number }) => ArrayBuffer;
+      const resizable = new Uint8Array(new ResizableBuffer(1024, { maxByteLength: 4096 }));
+      expect(() => multi.perform(easy, { into: resizable })).toThrow(/resizable/);
+      expect(easy.closed).toBe(false);
     } finally {
       easy.close();
       multi.close();
