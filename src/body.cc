@@ -12,7 +12,6 @@ constexpr size_t kKeepCapacity = 64 * 1024;  // a reused handle keeps up to this
 // keeps no block that large for reuse, and a server that announces a huge
 // body and stalls holds only what it sent.
 constexpr double kMaxDirectBytes = 64 * 1024 * 1024;
-constexpr double kMaxReserveBytes = 1 << 30;
 }  // namespace
 
 Napi::Value Body::NewBuffer(Napi::Env env, size_t length, BodyPool* pool, char** data) {
@@ -46,7 +45,9 @@ void Body::Prepare(double expected, BodyPool* pool) {
       return;
     }
   }
-  if (expected <= kMaxReserveBytes) bytes_.reserve(static_cast<size_t>(expected));
+  // Not past kMaxDirectBytes either: the length is the server's word, and a
+  // hostile one could announce a GiB and send ten bytes.
+  if (expected <= kMaxDirectBytes) bytes_.reserve(static_cast<size_t>(expected));
 }
 
 void Body::PrepareInto(char* data, size_t capacity, double expected, BodyPool* pool) {

@@ -86,6 +86,7 @@ void Easy::Open(Napi::Env env) {
   maxBodyBytes_ = -1;
   streamedBytes_ = 0;
   bodyTooLarge_ = false;
+  outOfMemory_ = false;
   hasFault_ = false;
   failTransfer_ = false;
   cancelReason_ = kEndedByLibcurl;
@@ -621,6 +622,7 @@ void Easy::Started(Multi* multi) {
   headers_.clear();
   streamedBytes_ = 0;
   bodyTooLarge_ = false;
+  outOfMemory_ = false;
   hasFault_ = false;
   failTransfer_ = false;
   cancelReason_ = kEndedByLibcurl;
@@ -672,6 +674,8 @@ void Easy::Deliver(Napi::Env env, CURLcode code, int reason, Napi::Value multiCa
   // libcurl's own message would describe the write error the limit caused.
   bool overLimit = bodyTooLarge_ && (code == CURLE_WRITE_ERROR || code == CURLE_OK);
   if (overLimit) code = CURLE_FILESIZE_EXCEEDED;
+  if (outOfMemory_ && code != CURLE_OK) code = CURLE_OUT_OF_MEMORY;
+  outOfMemory_ = false;
   if (failTransfer_ && code == CURLE_OK) code = CURLE_ABORTED_BY_CALLBACK;
   // Only a successful transfer's body is used.
   Napi::Value body = env.Undefined();

@@ -165,6 +165,7 @@ class Easy : public Napi::ObjectWrap<Easy> {
   double maxBodyBytes_ = -1;
   double streamedBytes_ = 0;  // given to a JS WRITEFUNCTION so far (for maxBodyBytes)
   bool bodyTooLarge_ = false;
+  bool outOfMemory_ = false;  // a body or header write could not allocate
   bool hasFault_ = false;
   bool failTransfer_ = false;  // a callback with no failure value threw (DEBUGFUNCTION)
   int cancelReason_ = kEndedByLibcurl;

@@ -161,7 +161,12 @@ Napi::Value Easy::CallSlot(int kind, const napi_value (&args)[N]) {
   return CallJs(caller.Value(), N + 2, argv);
 }
 
-curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* address) {
+// libcurl's callbacks below are function-try-blocks: libcurl is C, and a C++
+// exception (std::bad_alloc from the binding's own containers: the body, the
+// header block, its maps) unwinding through its frames would end the process.
+// Each returns its failure value instead; the body and header ones mark the
+// transfer, which then fails with CURLE_OUT_OF_MEMORY.
+curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* address) try {
   Easy* self = static_cast<Easy*>(clientp);
   AddonState* s = self->state();
   self->tcpConnectFd_ = CURL_SOCKET_BAD;
@@ -222,9 +227,11 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
   self->tcpConnectFd_ = purpose == CURLSOCKTYPE_IPCXN && IsTcpAddress(address) ? fd : CURL_SOCKET_BAD;
   TrackSocket(s, fd, OpenSocket{CloseHookClaim(self->closeHook_), nullptr, false});
   return fd;
+} catch (...) {
+  return CURL_SOCKET_BAD;
 }
 
-int Easy::OnSockopt(void* clientp, curl_socket_t fd, curlsocktype purpose) {
+int Easy::OnSockopt(void* clientp, curl_socket_t fd, curlsocktype purpose) try {
   Easy* self = static_cast<Easy*>(clientp);
   if (fd == self->handedInUse_) return CURL_SOCKOPT_ALREADY_CONNECTED;
   // Before the user's SOCKOPTFUNCTION, which may set the option back to 0.
@@ -245,10 +252,12 @@ int Easy::OnSockopt(void* clientp, curl_socket_t fd, curlsocktype purpose) {
     return CURL_SOCKOPT_ERROR;
   }
   return static_cast<int>(value);
+} catch (...) {
+  return CURL_SOCKOPT_ERROR;
 }
 
 // clientp is the AddonState: the connection may outlive the Easy that made it.
-int Easy::OnCloseSocket(void* clientp, curl_socket_t fd) {
+int Easy::OnCloseSocket(void* clientp, curl_socket_t fd) try {
   AddonState* s = static_cast<AddonState*>(clientp);
   for (Multi* multi : s->multis) multi->SocketClosing(fd);  // while fd is still this socket
   CloseHookClaim hook;  // held until the callback has returned
@@ -297,9 +306,11 @@ int Easy::OnCloseSocket(void* clientp, curl_socket_t fd) {
     }
   }
   return 0;
+} catch (...) {
+  return 0;
 }
 
-int Easy::OnPrereq(void* clientp, char* primaryIp, char* localIp, int primaryPort, int localPort) {
+int Easy::OnPrereq(void* clientp, char* primaryIp, char* localIp, int primaryPort, int localPort) try {
   Easy* self = static_cast<Easy*>(clientp);
   if (!(self->callbacksSet_ & (1u << kPrereq)) || !self->state()->CanCallJs()) return CURL_PREREQFUNC_OK;
   Napi::Env env = self->Env();
@@ -314,6 +325,8 @@ int Easy::OnPrereq(void* clientp, char* primaryIp, char* localIp, int primaryPor
     return CURL_PREREQFUNC_ABORT;
   }
   return static_cast<int>(value);
+} catch (...) {
+  return CURL_PREREQFUNC_ABORT;
 }
 
 bool Easy::AppendBody(const char* data, size_t length) {
@@ -362,7 +375,7 @@ size_t Easy::CallDataCallback(int kind, char* data, size_t length, const char* n
   return 0;
 }
 
-size_t Easy::OnWrite(char* data, size_t size, size_t count, void* clientp) {
+size_t Easy::OnWrite(char* data, size_t size, size_t count, void* clientp) try {
   Easy* self = static_cast<Easy*>(clientp);
   size_t length = size * count;
   if (self->failTransfer_) return 0;
@@ -375,9 +388,12 @@ size_t Easy::OnWrite(char* data, size_t size, size_t count, void* clientp) {
   }
   self->streamedBytes_ += static_cast<double>(length);
   return self->CallDataCallback(kWrite, data, length, "WRITEFUNCTION");
+} catch (...) {
+  static_cast<Easy*>(clientp)->outOfMemory_ = true;
+  return 0;
 }
 
-size_t Easy::OnHeader(char* data, size_t size, size_t count, void* clientp) {
+size_t Easy::OnHeader(char* data, size_t size, size_t count, void* clientp) try {
   Easy* self = static_cast<Easy*>(clientp);
   size_t length = size * count;
   if (self->failTransfer_) return 0;
@@ -388,9 +404,12 @@ size_t Easy::OnHeader(char* data, size_t size, size_t count, void* clientp) {
   if (!(self->callbacksSet_ & (1u << kHeader))) return length;
   if (!self->state()->CanCallJs()) return 0;
   return self->CallDataCallback(kHeader, data, length, "HEADERFUNCTION");
+} catch (...) {
+  static_cast<Easy*>(clientp)->outOfMemory_ = true;
+  return 0;
 }
 
-int Easy::OnXferinfo(void* clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+int Easy::OnXferinfo(void* clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) try {
   Easy* self = static_cast<Easy*>(clientp);
   if (!(self->callbacksSet_ & (1u << kXferinfo)) || !self->state()->CanCallJs()) return 0;
   Napi::Env env = self->Env();
@@ -404,9 +423,11 @@ int Easy::OnXferinfo(void* clientp, curl_off_t dltotal, curl_off_t dlnow, curl_o
   if (result.IsNumber()) return result.As<Napi::Number>().DoubleValue() == 0 ? 0 : 1;
   self->RecordFault(BadReturn(env, "XFERINFOFUNCTION", result, "0 to go on, another number to abort, or nothing"));
   return 1;
+} catch (...) {
+  return 1;
 }
 
-int Easy::OnDebug(CURL*, curl_infotype type, char* data, size_t size, void* clientp) {
+int Easy::OnDebug(CURL*, curl_infotype type, char* data, size_t size, void* clientp) try {
   Easy* self = static_cast<Easy*>(clientp);
   if (!(self->callbacksSet_ & (1u << kDebug)) || !self->state()->CanCallJs()) return 0;
   Napi::Env env = self->Env();
@@ -415,6 +436,9 @@ int Easy::OnDebug(CURL*, curl_infotype type, char* data, size_t size, void* clie
   // libcurl ignores this callback's return: fail the transfer at the next
   // callback that can, or when it ends.
   if (result.IsEmpty()) self->failTransfer_ = true;
+  return 0;
+} catch (...) {
+  static_cast<Easy*>(clientp)->failTransfer_ = true;
   return 0;
 }
 

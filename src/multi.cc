@@ -714,7 +714,7 @@ void Multi::RequestAbort(Napi::Value cause) {
   }
 }
 
-int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, void* socketp) {
+int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, void* socketp) try {
   Multi* self = static_cast<Multi*>(userp);
   SocketRecord* record = static_cast<SocketRecord*>(socketp);
   AddonState* s = self->state_.get();
@@ -784,6 +784,12 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
     }
   }
   return 0;
+} catch (...) {
+  // See easy_callbacks.cc: no C++ exception may unwind through libcurl. A
+  // socket or timer the binding could not record would leave transfers
+  // waiting for ever, so they all end (after libcurl returns).
+  static_cast<Multi*>(userp)->RequestAbort(static_cast<Multi*>(userp)->Env().Undefined());
+  return 0;
 }
 
 void Multi::SocketClosing(curl_socket_t fd) {
@@ -804,7 +810,7 @@ void Multi::ReleaseRecord(SocketRecord* record) {
   }
 }
 
-int Multi::OnTimer(CURLM*, long timeoutMs, void* userp) {
+int Multi::OnTimer(CURLM*, long timeoutMs, void* userp) try {
   Multi* self = static_cast<Multi*>(userp);
   if (!self->manual_ && self->timer_ != nullptr) {
     if (timeoutMs < 0) uv_timer_stop(&self->timer_->handle);
@@ -815,6 +821,12 @@ int Multi::OnTimer(CURLM*, long timeoutMs, void* userp) {
     Napi::HandleScope scope(env);
     self->CallUser(kTimerFunction, self->state_->callSlot1, {Napi::Number::New(env, static_cast<double>(timeoutMs))});
   }
+  return 0;
+} catch (...) {
+  // See easy_callbacks.cc: no C++ exception may unwind through libcurl. A
+  // socket or timer the binding could not record would leave transfers
+  // waiting for ever, so they all end (after libcurl returns).
+  static_cast<Multi*>(userp)->RequestAbort(static_cast<Multi*>(userp)->Env().Undefined());
   return 0;
 }
 

@@ -7,9 +7,11 @@
  * body), fewer (gzip of incompressible data, a connection cut short), and a
  * limit below the announced length. No path may hand JS unwritten bytes.
  */
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CurlError, Easy, Multi } from '../dist/index.js';
@@ -266,4 +268,36 @@ describe('large bodies', () => {
       multi.close();
     }
   });
+});
+
+describe('a body the process cannot get memory for', () => {
+  it('fails its transfer with CURLE_OUT_OF_MEMORY and the process lives on (address space limited by prlimit)', async () => {
+    // Four bodies of an announced 64 MiB, in a process allowed about 40 MB
+    // more address space than it has: the memory for some cannot be had.
+    const child = spawn(process.execPath, [path.join(__dirname, 'children', 'out-of-memory-body.mjs'), String(64 * 1024 * 1024), '4'], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      const ready = /READY (\d+)\n/.exec(stdout);
+      if (ready && !child.stdin.writableEnded) {
+        const limit = (Number(ready[1]) + 40_000) * 1024;
+        const set = spawnSync('prlimit', ['--pid', String(child.pid), `--as=${limit}`], { encoding: 'utf8' });
+        if (set.status !== 0) stderr += `prlimit failed: ${set.stderr}`;
+        child.stdin.end('go\n');
+      }
+    });
+    const code = await exited;
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const results = JSON.parse(stdout.split('\n').filter(Boolean).at(-1) as string) as string[];
+    expect(results).toHaveLength(4);
+    // The ten bytes that came are a partial file; a body with no memory is out of memory.
+    expect(results).toContain('CURLE_OUT_OF_MEMORY');
+    expect(results.filter((r) => r !== 'CURLE_OUT_OF_MEMORY' && r !== 'CURLE_PARTIAL_FILE')).toEqual([]);
+  }, 30_000);
 });
