@@ -15,6 +15,17 @@ import { rejection } from './helpers/wait';
 
 const CHILDREN_DIR = path.resolve(__dirname, 'children');
 
+/** Runs node with `args` to its end: exit code and output. */
+async function runChild(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  return { code, stdout, stderr };
+}
+
 let http: TestServer;
 
 beforeAll(async () => {
@@ -247,14 +258,7 @@ describe('XFERINFOFUNCTION', () => {
   ])('removing it by %s restores the default: no progress meter is written to stderr', async (_, how) => {
     // libcurl's built-in progress meter prints to the process's stderr when
     // NOPROGRESS is 0 and no progress callback is set; run it in a child to see.
-    const child = spawn(process.execPath, [path.join(CHILDREN_DIR, 'xferinfo-null.mjs'), `${http.url}/bytes?n=50000`, how], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const { code, stdout, stderr } = await runChild([path.join(CHILDREN_DIR, 'xferinfo-null.mjs'), `${http.url}/bytes?n=50000`, how]);
     expect(stdout).toContain('RESULT 200 50000');
     expect(code).toBe(0);
     expect(stderr).toBe('');
@@ -443,14 +447,7 @@ describe('async context of the callbacks', () => {
     // Node 20 and 22 find the store through the async context's resource
     // object: it must live as long as the Multi or Poller, not as long as the
     // GC lets it. Full GCs run between the creation and the callbacks.
-    const child = spawn(process.execPath, ['--expose-gc', path.join(CHILDREN_DIR, 'async-context-gc.mjs')], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const { code, stdout, stderr } = await runChild(['--expose-gc', path.join(CHILDREN_DIR, 'async-context-gc.mjs')]);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const seen = JSON.parse(stdout) as { status: number; multi: string[]; poller: string[] };
