@@ -548,8 +548,9 @@ Napi::Value Easy::UseConnectedSocket(const Napi::CallbackInfo& info) {
   // The binding closes this fd later: it must be a socket nobody else will
   // close (stdio, a socket libcurl still holds, another Easy's handed one).
   struct stat st;
-  if (fd <= STDERR_FILENO || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-    int err = fd > STDERR_FILENO && errno == EBADF ? EBADF : ENOTSOCK;
+  bool unknown = fd > STDERR_FILENO && fstat(fd, &st) != 0;  // errno is fstat's only then
+  if (fd <= STDERR_FILENO || unknown || !S_ISSOCK(st.st_mode)) {
+    int err = unknown && errno == EBADF ? EBADF : ENOTSOCK;
     SystemError(env, err, "useConnectedSocket").ThrowAsJavaScriptException();
     return env.Undefined();
   }

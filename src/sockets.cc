@@ -70,8 +70,9 @@ Napi::Value CloseSocket(const Napi::CallbackInfo& info) {
     // Only sockets: closing stdio or another kind of fd through this helper
     // is always a mistake (and libuv aborts later when stdio disappears).
     struct stat st;
-    if (fd <= STDERR_FILENO || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) {
-      int err = fd < 0 || (fd > STDERR_FILENO && errno == EBADF) ? EBADF : ENOTSOCK;
+    bool unknown = fd > STDERR_FILENO && fstat(fd, &st) != 0;  // errno is fstat's only then
+    if (fd <= STDERR_FILENO || unknown || !S_ISSOCK(st.st_mode)) {
+      int err = fd < 0 || (unknown && errno == EBADF) ? EBADF : ENOTSOCK;
       SystemError(env, err, "close").ThrowAsJavaScriptException();
       return env.Undefined();
     }
