@@ -702,6 +702,20 @@ void Multi::CallUser(int kind, const Napi::FunctionReference& caller, const napi
                                              (value.IsString() ? "string" : "non-number") + "; expected 0, -1 or nothing").Value());
 }
 
+// For the socket and timer callbacks' catch blocks (see easy_callbacks.cc: no
+// C++ exception may unwind through libcurl). A socket or timer the binding
+// could not record would leave transfers waiting for ever, so they all end
+// once libcurl returns. No JS value is touched where JS cannot run
+// (a finalizer's curl_multi_cleanup).
+void Multi::AbortAfterFailure() {
+  if (state_->CanCallJs()) {
+    RequestAbort(Env().Undefined());
+    return;
+  }
+  abortRequested_ = true;
+  for (Easy* easy : transfers_) easy->RequestCancel(kEndedByMultiAbort);
+}
+
 void Multi::RequestAbort(Napi::Value cause) {
   abortRequested_ = true;
   // Every transfer on this Multi rejects, also one that finished inside the
@@ -785,10 +799,7 @@ int Multi::OnSocket(CURL* easyHandle, curl_socket_t fd, int what, void* userp, v
   }
   return 0;
 } catch (...) {
-  // See easy_callbacks.cc: no C++ exception may unwind through libcurl. A
-  // socket or timer the binding could not record would leave transfers
-  // waiting for ever, so they all end (after libcurl returns).
-  static_cast<Multi*>(userp)->RequestAbort(static_cast<Multi*>(userp)->Env().Undefined());
+  static_cast<Multi*>(userp)->AbortAfterFailure();
   return 0;
 }
 
@@ -823,10 +834,7 @@ int Multi::OnTimer(CURLM*, long timeoutMs, void* userp) try {
   }
   return 0;
 } catch (...) {
-  // See easy_callbacks.cc: no C++ exception may unwind through libcurl. A
-  // socket or timer the binding could not record would leave transfers
-  // waiting for ever, so they all end (after libcurl returns).
-  static_cast<Multi*>(userp)->RequestAbort(static_cast<Multi*>(userp)->Env().Undefined());
+  static_cast<Multi*>(userp)->AbortAfterFailure();
   return 0;
 }
 

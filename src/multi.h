@@ -136,6 +136,7 @@ class Multi : public Napi::ObjectWrap<Multi> {
   template <size_t N>
   void CallUser(int kind, const Napi::FunctionReference& caller, const napi_value (&args)[N]);
   void RequestAbort(Napi::Value cause);
+  void AbortAfterFailure();
   void ReleaseRecord(SocketRecord* record);
   void TransfersChanged();
   // Keeps MAXCONNECTS at 4x the most transfers ever in flight (see multi.cc).

@@ -6,21 +6,10 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createRequire } from 'node:module';
 import * as http from 'node:http';
+import { collect } from './gc.mjs';
 
 const require = createRequire(import.meta.url);
 const { Easy, Multi, Poller, createSocket, closeSocket, AF_INET, SOCK_STREAM, CURL_CSELECT_OUT } = require('../../dist/index.js');
-
-if (typeof globalThis.gc !== 'function') {
-  process.stderr.write('gc() is not exposed\n');
-  process.exit(2);
-}
-
-async function collect() {
-  for (let i = 0; i < 4; i++) {
-    globalThis.gc();
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 const als = new AsyncLocalStorage();
 const server = http.createServer((req, res) => res.end('hello'));

@@ -4,15 +4,11 @@
 // by itself (with bodies still alive).
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
+import './gc.mjs';
 
 const require = createRequire(import.meta.url);
 const { Easy, Multi } = require('../../dist/index.js');
 const { native } = require('../../dist/native.js');
-
-if (typeof globalThis.gc !== 'function') {
-  process.stderr.write('gc() is not exposed\n');
-  process.exit(2);
-}
 
 const url = process.argv[2];
 const MiB = 1024 * 1024;

@@ -4,22 +4,11 @@
 // whether the handle was collected after its work was done.
 import { createRequire } from 'node:module';
 import * as http from 'node:http';
+import { collect } from './gc.mjs';
 
 const require = createRequire(import.meta.url);
 const { Easy, Multi, Poller, closeSocket, createSocket, CURL_POLL_IN, CURL_POLL_OUT, CURL_POLL_REMOVE,
   CURL_CSELECT_IN, CURL_CSELECT_OUT, CURL_SOCKET_TIMEOUT } = require('../../dist/index.js');
-
-if (typeof globalThis.gc !== 'function') {
-  process.stderr.write('gc() is not exposed\n');
-  process.exit(2);
-}
-
-async function collect() {
-  for (let i = 0; i < 4; i++) {
-    globalThis.gc();
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-}
 
 const server = http.createServer((req, res) => res.end('hello'));
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));

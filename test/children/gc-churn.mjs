@@ -2,14 +2,10 @@
 // rounds of 1,000 (every 20th performs a transfer of argv[2]), drops them
 // all, collects garbage and reports RSS after each round as JSON.
 import { createRequire } from 'node:module';
+import './gc.mjs';
 
 const require = createRequire(import.meta.url);
 const { Easy } = require('../../dist/index.js');
-
-if (typeof globalThis.gc !== 'function') {
-  process.stderr.write('gc() is not exposed\n');
-  process.exit(2);
-}
 
 const url = process.argv[2];
 const rounds = Number(process.argv[3] ?? '5');
