@@ -172,9 +172,10 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
   self->tcpConnectFd_ = CURL_SOCKET_BAD;
   if (self->handedFd_ != CURL_SOCKET_BAD && purpose == CURLSOCKTYPE_IPCXN) {
     curl_socket_t fd = self->handedFd_;
+    // Tracked first: if that fails (out of memory), the Easy still holds the fd and closes it.
+    TrackSocket(s, fd, OpenSocket{CloseHookClaim(), self, true});
     self->handedFd_ = CURL_SOCKET_BAD;
     self->handedInUse_ = fd;
-    TrackSocket(s, fd, OpenSocket{CloseHookClaim(), self, true});
     return fd;
   }
   curl_socket_t fd = CURL_SOCKET_BAD;
@@ -225,7 +226,13 @@ curl_socket_t Easy::OnOpenSocket(void* clientp, curlsocktype purpose, curl_socka
   if (fd == CURL_SOCKET_BAD) return fd;
   // For OnSockopt (handshake_ack.h): which socket is a TCP one libcurl will connect.
   self->tcpConnectFd_ = purpose == CURLSOCKTYPE_IPCXN && IsTcpAddress(address) ? fd : CURL_SOCKET_BAD;
-  TrackSocket(s, fd, OpenSocket{CloseHookClaim(self->closeHook_), nullptr, false});
+  try {
+    TrackSocket(s, fd, OpenSocket{CloseHookClaim(self->closeHook_), nullptr, false});
+  } catch (...) {
+    close(fd);  // libcurl never sees it, so nobody else would close it
+    self->tcpConnectFd_ = CURL_SOCKET_BAD;
+    return CURL_SOCKET_BAD;
+  }
   return fd;
 } catch (...) {
   return CURL_SOCKET_BAD;
