@@ -1,6 +1,7 @@
 #include "sockets.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/ioctl.h>
@@ -12,6 +13,7 @@
 #include <cerrno>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -216,6 +218,36 @@ bool SameEndpoint(const sockaddr_storage& ss, const std::string& ip, int port) {
   return false;
 }
 
+// Whether fd is a socket connected from exactly (localIp, localPort) to (peerIp, peerPort).
+bool HasEndpoints(int fd, const std::string& localIp, int localPort, const std::string& peerIp, int peerPort) {
+  sockaddr_storage ss{};
+  socklen_t length = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &length) != 0 || !SameEndpoint(ss, localIp, localPort)) return false;
+  length = sizeof ss;
+  return getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &length) == 0 && SameEndpoint(ss, peerIp, peerPort);
+}
+
+// A connection libcurl opened without OPENSOCKETFUNCTION (only its internal
+// DoH transfers do) and pooled, so a later transfer may reuse it. Found among
+// all the process's fds: a connected TCP socket's 4-tuple is unique, so an
+// exact match is that connection. Slow, but only reached for such a reuse.
+int FindUntrackedSocket(const std::string& localIp, int localPort, const std::string& peerIp, int peerPort) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  int found = -1;
+  while (dirent* entry = readdir(dir)) {
+    char* end = nullptr;
+    long fd = strtol(entry->d_name, &end, 10);
+    if (end == entry->d_name || *end != '\0' || fd == dirfd(dir)) continue;  // ".", "..", the listing itself
+    if (HasEndpoints(static_cast<int>(fd), localIp, localPort, peerIp, peerPort)) {
+      found = static_cast<int>(fd);
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
 // findSocket(localIp, localPort, peerIp, peerPort) -> the fd libcurl owns
 // with exactly that 4-tuple, or -1. PREREQFUNCTION knows the connection only
 // by its addresses; IpPolicy needs the socket to read the real peer. (The
@@ -252,7 +284,8 @@ Napi::Value FindSocket(const Napi::CallbackInfo& info) {
       ++samePortCount;
     }
   }
-  return Napi::Number::New(env, samePortCount == 1 ? samePort : -1);
+  if (samePortCount == 1) return Napi::Number::New(env, samePort);
+  return Napi::Number::New(env, samePortCount == 0 ? FindUntrackedSocket(localIp, localPort, peerIp, peerPort) : -1);
 }
 
 }  // namespace

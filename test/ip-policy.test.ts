@@ -48,6 +48,7 @@ import {
   type TestServer,
   type UnixTestServer,
 } from './helpers/servers';
+import { startDohServer, type DohServer } from './helpers/doh-server';
 import { closedPort, rejection, waitFor } from './helpers/wait';
 
 // ---------------------------------------------------------------------------
@@ -1289,6 +1290,78 @@ describe('connection reuse is judged by the real peer', () => {
     expect(server.requests).toBe(4);
     plain.close();
     hardened.close();
+  });
+});
+
+// libcurl's DoH lookups run as internal transfers that open their sockets
+// without OPENSOCKETFUNCTION, and leave their connection in the Multi's pool,
+// where a policy handle can reuse it: the prereq check must still find that
+// socket and judge its real peer.
+describe("connection reuse: a connection pooled by libcurl's own DoH lookup", () => {
+  let doh: DohServer;
+  let target: TestServer;
+  let multi: Multi | undefined;
+
+  beforeAll(async () => {
+    doh = await startDohServer();
+    target = await startHttpServer({ host: '127.0.0.1' });
+  });
+  afterAll(async () => {
+    await doh.close();
+    await target.close();
+  });
+  afterEach(() => {
+    multi?.close();
+    multi = undefined;
+  });
+
+  /** A fresh Multi whose pool holds the TLS connection of one DoH lookup. */
+  async function poolDohConnection(): Promise<Multi> {
+    const m = new Multi();
+    const viaDoh = new Easy()
+      .setopt('URL', `http://doh-pooled.test:${target.port}/hello`)
+      .setopt('DOH_URL', doh.url)
+      .setopt('CAINFO', TEST_CA_FILE);
+    const connections = doh.connections;
+    const queries = doh.queries;
+    expect((await m.perform(viaDoh)).status).toBe(200);
+    viaDoh.close();
+    expect(doh.connections).toBeGreaterThan(connections); // one per query on libcurl 7.88, one in all on 8.x
+    expect(doh.queries).toBeGreaterThan(queries);
+    return m;
+  }
+
+  const toDohServer = (policy: IpPolicy): Easy =>
+    policy.apply(new Easy()).setopt('URL', `https://127.0.0.1:${doh.port}/`).setopt('CAINFO', TEST_CA_FILE);
+
+  it('with 127.0.0.1 allowed, a policy handle reuses it', async () => {
+    multi = await poolDohConnection();
+    const connections = doh.connections;
+    const requests = doh.otherRequests;
+    const easy = toDohServer(new IpPolicy({ allow: ['127.0.0.1/32'] }));
+    const t = await multi.perform(easy);
+    expect(t.status).toBe(200);
+    expect(t.body.toString()).toBe('not a query\n');
+    expect(doh.connections).toBe(connections); // the DoH lookup's connection, reused
+    expect(doh.otherRequests).toBe(requests + 1);
+    easy.close();
+  });
+
+  it('with loopback denied, its reuse is blocked by its real peer', async () => {
+    multi = await poolDohConnection();
+    const connections = doh.connections;
+    const requests = doh.otherRequests;
+    const easy = toDohServer(new IpPolicy());
+    expectBlocked(await rejection(multi.perform(easy)), {
+      code: 'CURLE_ABORTED_BY_CALLBACK',
+      address: '127.0.0.1',
+      port: doh.port,
+      family: AF_INET,
+      reason: 'loopback',
+    });
+    expect(doh.connections).toBe(connections);
+    expect(doh.otherRequests).toBe(requests);
+    easy.close();
   });
 });
 
