@@ -22,7 +22,16 @@ import {
   libcurlVersion,
 } from '../dist/index.js';
 import type { CurlSockaddr } from '../dist/index.js';
-import { connectTcp, startHttpServer, startRawTcpServer, startUnixServer, type TestServer, type UnixTestServer } from './helpers/servers';
+import {
+  TEST_CA_FILE,
+  connectTcp,
+  startHttpServer,
+  startHttpsServer,
+  startRawTcpServer,
+  startUnixServer,
+  type TestServer,
+  type UnixTestServer,
+} from './helpers/servers';
 import { isCloexec, listSocketFds, socketInode } from './helpers/fds';
 import { rejection as rejectionOf, waitFor } from './helpers/wait';
 
@@ -87,6 +96,35 @@ describe('useConnectedSocket on libcurl 7.88.x', () => {
 
 describe.skipIf(IS_788)('useConnectedSocket', () => {
   describe('a TCP net.Socket', () => {
+    it('carries TLS: the certificate is checked against the URL\'s host name, not the socket\'s peer', async () => {
+      const server = await startHttpsServer();
+      const easy = new Easy();
+      try {
+        // The test certificate names localhost and 127.0.0.1; the URL's host is never resolved or contacted.
+        easy.setopt('URL', `https://localhost:${server.port}/hello`).setopt('CAINFO', TEST_CA_FILE);
+        const asked = refuseAll(easy);
+        easy.useConnectedSocket(await connectTcp(server.port));
+        const t = await easy.perform();
+        expect(t.status).toBe(200);
+        expect(t.body.toString()).toBe('hello world\n');
+        expect(asked).toEqual([]);
+        expect(server.connections).toBe(1);
+
+        // The same socket route to a name the certificate does not cover: verification fails.
+        easy.setopt('URL', 'https://99.99.99.99/hello');
+        easy.useConnectedSocket(await connectTcp(server.port));
+        const err = await rejectionOf(easy.perform());
+        expect(err).toBeInstanceOf(CurlError);
+        expect((err as CurlError).code).toBe('CURLE_PEER_FAILED_VERIFICATION');
+        expect(asked).toEqual([]);
+        expect(server.connections).toBe(2);
+        expect(server.requests).toBe(1);
+      } finally {
+        easy.close();
+        await server.close();
+      }
+    });
+
     it('carries the transfer; the connection stays private to its Easy and is reused by it', async () => {
       const server = await startHttpServer();
       const multi = new Multi();
