@@ -8,8 +8,6 @@
  * the transfers that keep the plain handshake (a server that speaks first,
  * CONNECT_ONLY), and SOCKOPTFUNCTION turning it off.
  */
-import * as http from 'node:http';
-import type * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Easy, IPPROTO_TCP, Multi, TCP_DEFER_ACCEPT, createSocket, getSocketOption, setSocketOption } from '../dist/index.js';
 import { sleepSync, startChildServer } from './helpers/child-server';
@@ -132,22 +130,15 @@ describe.runIf(TCP_DEFER_ACCEPT !== undefined)('the handshake ACK of new connect
 
   it('a redirect from HTTP to a scheme whose server speaks first (FTP) connects its new socket plainly', async () => {
     const ftp = await startRawTcpServer((sock) => sock.end('421 closing\r\n'));
-    const redirecting = http.createServer((_req, res) => {
-      res.writeHead(302, { location: `ftp://127.0.0.1:${ftp.port}/file` });
-      res.end();
-    });
-    await new Promise<void>((resolve) => redirecting.listen(0, '127.0.0.1', resolve));
-    const port = (redirecting.address() as net.AddressInfo).port;
+    const target = encodeURIComponent(`ftp://127.0.0.1:${ftp.port}/file`);
     const seen: number[] = [];
-    const easy = notingEasy(`http://127.0.0.1:${port}/`, seen).setopt('FOLLOWLOCATION', 1);
+    const easy = notingEasy(`${server.url}/redirect-to?url=${target}`, seen).setopt('FOLLOWLOCATION', 1);
     try {
       await expect(easy.perform()).rejects.toThrow(); // the FTP server says goodbye
       expect(ftp.connections).toBe(1);
       expect(seen).toEqual([1, 0]); // the HTTP socket deferred, the FTP one not
     } finally {
       easy.close();
-      redirecting.closeAllConnections();
-      await new Promise<void>((resolve) => redirecting.close(() => resolve()));
       await ftp.close();
     }
   });

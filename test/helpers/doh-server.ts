@@ -8,7 +8,7 @@
 import * as fs from 'node:fs';
 import * as https from 'node:https';
 import type * as net from 'node:net';
-import { TEST_CERT_FILE, TEST_KEY_FILE } from './servers';
+import { TEST_CERT_FILE, TEST_KEY_FILE, listen } from './servers';
 
 export interface DohServer {
   /** https://127.0.0.1:PORT/dns-query */
@@ -68,10 +68,7 @@ export async function startDohServer(): Promise<DohServer> {
     sock.on('error', () => {});
   });
   server.on('tlsClientError', () => {});
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
+  await listen(server, { port: 0, host: '127.0.0.1' });
   const port = (server.address() as net.AddressInfo).port;
   return {
     url: `https://127.0.0.1:${port}/dns-query`,

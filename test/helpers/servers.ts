@@ -250,7 +250,8 @@ function hostForUrl(host: string): string {
   return host.includes(':') ? `[${host}]` : host;
 }
 
-function listen(server: net.Server, target: { port: 0; host: string } | { path: string }): Promise<void> {
+/** Listens on a loopback port (0: any) or a Unix socket path; rejects on the server's first error. */
+export function listen(server: net.Server, target: { port: 0; host: string } | { path: string }): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const onError = (err: Error): void => reject(err);
     server.once('error', onError);
