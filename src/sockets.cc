@@ -248,44 +248,65 @@ int FindUntrackedSocket(const std::string& localIp, int localPort, const std::st
   return found;
 }
 
-// findSocket(localIp, localPort, peerIp, peerPort) -> the fd libcurl owns
-// with exactly that 4-tuple, or -1. PREREQFUNCTION knows the connection only
-// by its addresses; IpPolicy needs the socket to read the real peer. (The
-// local address alone is not enough: Linux gives the same ephemeral port to
-// connections towards different peers.)
+// The socket the binding tracks with exactly this 4-tuple, or -1.
+int FindTrackedSocket(AddonState* state, const std::string& localIp, int localPort, const std::string& peerIp,
+                      int peerPort) {
+  for (auto& entry : state->openSockets) {
+    if (entry.second.localPort >= 0 && entry.second.localPort != localPort) continue;
+    sockaddr_storage ss{};
+    socklen_t length = sizeof ss;
+    if (getsockname(entry.first, reinterpret_cast<sockaddr*>(&ss), &length) != 0) continue;
+    int local = ss.ss_family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port)
+              : ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port) : -1;
+    if (local > 0) entry.second.localPort = local;  // 0: not connected yet, may still change
+    if (HasEndpoints(entry.first, localIp, localPort, peerIp, peerPort)) return entry.first;
+  }
+  return -1;
+}
+
+// The socket with exactly this 4-tuple: a tracked one, else any of the process's.
+int FindExactSocket(AddonState* state, const std::string& localIp, int localPort, const std::string& peerIp,
+                    int peerPort) {
+  int fd = FindTrackedSocket(state, localIp, localPort, peerIp, peerPort);
+  return fd >= 0 ? fd : FindUntrackedSocket(localIp, localPort, peerIp, peerPort);
+}
+
+// Whether ip is 0.0.0.0, :: or ::ffff:0.0.0.0.
+bool IsUnspecified(const std::string& ip) {
+  in_addr v4{};
+  if (inet_pton(AF_INET, ip.c_str(), &v4) == 1) return v4.s_addr == 0;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, ip.c_str(), &v6) != 1) return false;
+  return IN6_IS_ADDR_UNSPECIFIED(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr32[3] == 0);
+}
+
+// The loopback address in the spelling family of ip: 127.0.0.1, ::ffff:127.0.0.1 or ::1.
+std::string LoopbackLike(const std::string& ip) {
+  if (ip.find(':') == std::string::npos) return "127.0.0.1";
+  in6_addr v6{};
+  return inet_pton(AF_INET6, ip.c_str(), &v6) == 1 && IN6_IS_ADDR_V4MAPPED(&v6) ? "::ffff:127.0.0.1" : "::1";
+}
+
+// findSocket(localIp, localPort, peerIp, peerPort) -> the fd with exactly
+// that 4-tuple, or -1. PREREQFUNCTION knows the connection only by its
+// addresses; IpPolicy needs the socket to read the real peer. Only an exact
+// match will do: Linux gives the same local port to connections towards
+// different peers, so a near match may be another connection.
 Napi::Value FindSocket(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string localIp = info[0].As<Napi::String>().Utf8Value();
   int localPort = info[1].As<Napi::Number>().Int32Value();
   std::string peerIp = info[2].As<Napi::String>().Utf8Value();
   int peerPort = info[3].As<Napi::Number>().Int32Value();
-  StatePtr state = GetState(env);
-  // libcurl reports the address it connected to, which the kernel may have
-  // rewritten (0.0.0.0 and :: reach loopback): when no socket has exactly that
-  // peer, take the only one with this local address and peer port.
-  int samePort = -1;
-  int samePortCount = 0;
-  for (auto& entry : state->openSockets) {
-    sockaddr_storage ss{};
-    socklen_t length = sizeof ss;
-    if (entry.second.localPort >= 0 && entry.second.localPort != localPort) continue;
-    if (getsockname(entry.first, reinterpret_cast<sockaddr*>(&ss), &length) != 0) continue;
-    int local = ss.ss_family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port)
-              : ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port) : -1;
-    if (local > 0) entry.second.localPort = local;  // 0: not connected yet, may still change
-    if (!SameEndpoint(ss, localIp, localPort)) continue;
-    length = sizeof ss;
-    if (getpeername(entry.first, reinterpret_cast<sockaddr*>(&ss), &length) != 0) continue;
-    if (SameEndpoint(ss, peerIp, peerPort)) return Napi::Number::New(env, entry.first);
-    int port = ss.ss_family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port)
-             : ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port) : -1;
-    if (port == peerPort) {
-      samePort = entry.first;
-      ++samePortCount;
-    }
+  AddonState* state = StateOf(env);
+  int fd = FindExactSocket(state, localIp, localPort, peerIp, peerPort);
+  if (fd < 0 && IsUnspecified(peerIp)) {
+    // libcurl reports the address it connected to. Linux connects 0.0.0.0 to
+    // the socket's own source address (127.0.0.1 when unbound) and :: to ::1.
+    fd = FindExactSocket(state, localIp, localPort, localIp, peerPort);
+    if (fd < 0) fd = FindExactSocket(state, localIp, localPort, LoopbackLike(peerIp), peerPort);
   }
-  if (samePortCount == 1) return Napi::Number::New(env, samePort);
-  return Napi::Number::New(env, samePortCount == 0 ? FindUntrackedSocket(localIp, localPort, peerIp, peerPort) : -1);
+  return Napi::Number::New(env, fd);
 }
 
 }  // namespace
