@@ -50,7 +50,6 @@ import {
 } from './helpers/servers';
 import { startDohServer, type DohServer } from './helpers/doh-server';
 import { closedPort, rejection, waitFor } from './helpers/wait';
-import { native } from '../dist/native.js';
 
 // ---------------------------------------------------------------------------
 // Helpers
@@ -1434,42 +1433,31 @@ describe('connection reuse: more paths to a pooled connection', () => {
   // The re-check must judge the connection with exactly the 4-tuple libcurl
   // reports, also when the only socket with that 4-tuple is one the binding
   // does not track (libcurl's DoH connections) and a tracked socket shares its
-  // local address, local port and peer port with another peer. Made here with
-  // SO_REUSEADDR on both sockets (libuv sets it when a socket binds).
-  it('findSocket picks the exact 4-tuple, not a tracked socket that shares the local port with another peer', async () => {
-    const SO_REUSEADDR_LINUX = 2;
-    const b2 = await startCountingServer('127.0.0.2', a.port); // same port number, another peer
-    multi = new Multi();
-    const tracked = new Easy()
-      .setopt('URL', `http://127.0.0.2:${b2.port}/hello`)
-      .setopt('SOCKOPTFUNCTION', (fd: number) => {
-        setSocketOption(fd, SOL_SOCKET, SO_REUSEADDR_LINUX, 1);
-        return CURL_SOCKOPT_OK;
-      });
-    expect((await multi.perform(tracked)).status).toBe(200); // pooled: its socket stays open and tracked
-    const localPort = tracked.getinfo('LOCAL_PORT');
-    expect(tracked.getinfo('LOCAL_IP')).toBe('127.0.0.1');
-
-    const untracked = net.connect({ host: '127.0.0.1', port: a.port, localAddress: '127.0.0.1', localPort });
-    await new Promise<void>((resolve, reject) => {
-      untracked.once('connect', resolve);
-      untracked.once('error', reject);
-    });
-    const untrackedFd = (untracked as unknown as { _handle: { fd: number } })._handle.fd;
-    try {
-      expect(untrackedFd).toBeGreaterThan(2);
-      expect(native.findSocket('127.0.0.1', localPort, '127.0.0.1', a.port)).toBe(untrackedFd);
-      // The tracked one is still found by its own 4-tuple.
-      const trackedFd = native.findSocket('127.0.0.1', localPort, '127.0.0.2', b2.port);
-      expect(trackedFd).toBeGreaterThan(2);
-      expect(trackedFd).not.toBe(untrackedFd);
-      // A 4-tuple nobody has is not "found" as a near match.
-      expect(native.findSocket('127.0.0.1', localPort, '127.0.0.3', a.port)).toBe(-1);
-    } finally {
-      untracked.destroy();
-      tracked.close();
-      await b2.close();
-    }
+  // local address, local port and peer port with another peer. The child
+  // forces the shared port with a one-port ephemeral range in its own network
+  // namespace.
+  it.skipIf(!canUnshareNet())('findSocket picks the exact 4-tuple, not a tracked socket that shares the local port with another peer', () => {
+    const child = path.join(__dirname, 'children', 'find-socket-shared-port.mjs');
+    const script = 'ip link set lo up && echo "40000 40000" > /proc/sys/net/ipv4/ip_local_port_range && exec "$0" "$1"';
+    const r = spawnSync('unshare', ['-rn', 'sh', '-c', script, process.execPath, child], { encoding: 'utf8', timeout: 30_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    const out = JSON.parse(r.stdout.trim()) as {
+      status: number;
+      localPort: number;
+      untrackedLocalPort: number;
+      untrackedFd: number;
+      exact: number;
+      trackedByItsOwn: number;
+      nobody: number;
+    };
+    expect(out.status).toBe(200);
+    expect(out.untrackedLocalPort).toBe(out.localPort); // the shared local port
+    expect(out.untrackedFd).toBeGreaterThan(2);
+    expect(out.exact).toBe(out.untrackedFd);
+    expect(out.trackedByItsOwn).toBeGreaterThan(2);
+    expect(out.trackedByItsOwn).not.toBe(out.untrackedFd);
+    expect(out.nobody).toBe(-1); // no near match for a 4-tuple nobody has
   });
 
   it('[::1] connections: allowed reuse works, denied reuse is blocked', async () => {
