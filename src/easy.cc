@@ -3,11 +3,9 @@
 #include "easy.h"
 
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -547,10 +545,7 @@ Napi::Value Easy::UseConnectedSocket(const Napi::CallbackInfo& info) {
   int fd = info[1].As<Napi::Number>().Int32Value();
   // The binding closes this fd later: it must be a socket nobody else will
   // close (stdio, a socket libcurl still holds, another Easy's handed one).
-  struct stat st;
-  bool unknown = fd > STDERR_FILENO && fstat(fd, &st) != 0;  // errno is fstat's only then
-  if (fd <= STDERR_FILENO || unknown || !S_ISSOCK(st.st_mode)) {
-    int err = unknown && errno == EBADF ? EBADF : ENOTSOCK;
+  if (int err = NotOwnSocketError(fd)) {
     SystemError(env, err, "useConnectedSocket").ThrowAsJavaScriptException();
     return env.Undefined();
   }

@@ -6,7 +6,6 @@
 #include <netinet/in.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -71,10 +70,7 @@ Napi::Value CloseSocket(const Napi::CallbackInfo& info) {
   } else {
     // Only sockets: closing stdio or another kind of fd through this helper
     // is always a mistake (and libuv aborts later when stdio disappears).
-    struct stat st;
-    bool unknown = fd > STDERR_FILENO && fstat(fd, &st) != 0;  // errno is fstat's only then
-    if (fd <= STDERR_FILENO || unknown || !S_ISSOCK(st.st_mode)) {
-      int err = fd < 0 || (unknown && errno == EBADF) ? EBADF : ENOTSOCK;
+    if (int err = NotOwnSocketError(fd)) {
       SystemError(env, err, "close").ThrowAsJavaScriptException();
       return env.Undefined();
     }
@@ -259,7 +255,11 @@ int FindTrackedSocket(AddonState* state, const std::string& localIp, int localPo
     int local = ss.ss_family == AF_INET ? ntohs(reinterpret_cast<const sockaddr_in*>(&ss)->sin_port)
               : ss.ss_family == AF_INET6 ? ntohs(reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_port) : -1;
     if (local > 0) entry.second.localPort = local;  // 0: not connected yet, may still change
-    if (HasEndpoints(entry.first, localIp, localPort, peerIp, peerPort)) return entry.first;
+    if (!SameEndpoint(ss, localIp, localPort)) continue;
+    length = sizeof ss;
+    if (getpeername(entry.first, reinterpret_cast<sockaddr*>(&ss), &length) == 0 && SameEndpoint(ss, peerIp, peerPort)) {
+      return entry.first;
+    }
   }
   return -1;
 }
@@ -299,13 +299,12 @@ Napi::Value FindSocket(const Napi::CallbackInfo& info) {
   std::string peerIp = info[2].As<Napi::String>().Utf8Value();
   int peerPort = info[3].As<Napi::Number>().Int32Value();
   AddonState* state = StateOf(env);
-  int fd = FindExactSocket(state, localIp, localPort, peerIp, peerPort);
-  if (fd < 0 && IsUnspecified(peerIp)) {
-    // libcurl reports the address it connected to. Linux connects 0.0.0.0 to
-    // the socket's own source address (127.0.0.1 when unbound) and :: to ::1.
-    fd = FindExactSocket(state, localIp, localPort, localIp, peerPort);
-    if (fd < 0) fd = FindExactSocket(state, localIp, localPort, LoopbackLike(peerIp), peerPort);
-  }
+  if (!IsUnspecified(peerIp)) return Napi::Number::New(env, FindExactSocket(state, localIp, localPort, peerIp, peerPort));
+  // libcurl reports the address it connected to, and no socket has 0.0.0.0
+  // or :: as its peer: Linux connects 0.0.0.0 to the socket's own source
+  // address (127.0.0.1 when unbound) and :: to ::1.
+  int fd = FindExactSocket(state, localIp, localPort, localIp, peerPort);
+  if (fd < 0) fd = FindExactSocket(state, localIp, localPort, LoopbackLike(peerIp), peerPort);
   return Napi::Number::New(env, fd);
 }
 

@@ -112,6 +112,14 @@ bool OwnedByLibcurl(AddonState* state, curl_socket_t fd) {
   return false;
 }
 
+int NotOwnSocketError(int fd) {
+  if (fd < 0) return EBADF;
+  if (fd <= STDERR_FILENO) return ENOTSOCK;
+  struct stat st;
+  if (fstat(fd, &st) != 0) return errno == EBADF ? EBADF : ENOTSOCK;
+  return S_ISSOCK(st.st_mode) ? 0 : ENOTSOCK;
+}
+
 Napi::ObjectReference HeldByWrapper(Napi::Object wrapper, const char* key, Napi::Object value) {
   wrapper.Set(key, value);
   return Napi::Weak(value);

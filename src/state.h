@@ -160,6 +160,9 @@ unsigned long FdInode(int fd);
 void TrackSocket(AddonState* state, curl_socket_t fd, OpenSocket entry);
 // Whether `fd` is (still) a socket libcurl owns.
 bool OwnedByLibcurl(AddonState* state, curl_socket_t fd);
+// 0 when `fd` is an open socket other than stdio, which the binding may take
+// on and close; else EBADF (negative or not open) or ENOTSOCK.
+int NotOwnSocketError(int fd);
 StatePtr GetState(Napi::Env env);
 // The state without a reference of its own: for calls that only read it.
 AddonState* StateOf(Napi::Env env);
