@@ -29,11 +29,12 @@ const USAGE = `usage: node bench/run.mjs [options]
   --timeout S       seconds before one client run is killed and counted as failed (default 180)
   --no-pin          do not pin (default with 2+ CPUs and taskset: server on the last CPU,
                     each client on the others)
+  --strict          exit with status 1 if any client run failed or was unavailable
   --list            print the clients and scenarios and exit
   --help`;
 
 function parseArgs(argv) {
-  const a = { rounds: null, quick: false, only: null, server: 'auto', seed: null, out: null, timeout: 180, list: false, pin: true };
+  const a = { rounds: null, quick: false, only: null, server: 'auto', seed: null, out: null, timeout: 180, list: false, pin: true, strict: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -51,6 +52,7 @@ function parseArgs(argv) {
       case '--out': a.out = path.resolve(v()); break;
       case '--timeout': a.timeout = toInt(v(), '--timeout'); break;
       case '--list': a.list = true; break;
+      case '--strict': a.strict = true; break;
       case '--pin': a.pin = true; break;
       case '--no-pin': a.pin = false; break;
       case '-h': case '--help': console.log(USAGE); process.exit(0); break;
@@ -58,6 +60,7 @@ function parseArgs(argv) {
     }
   }
   if (!['auto', 'nginx', 'node'].includes(a.server)) fatal(`--server must be auto, nginx or node`);
+  if (a.timeout < 1) fatal('--timeout must be at least 1 (seconds)');
   return a;
 }
 
@@ -94,14 +97,14 @@ const CLIENTS = [
   // SOCKOPTFUNCTION (in C, and in JS), the socket tuning the README measures for s3.
   { name: 'raw-c-rcvbuf', desc: 'raw-c-reuse with SO_RCVBUF 4 MiB set in a C SOCKOPTFUNCTION', ...{ cmd: RAW_BIN, args: ['--mode', 'reuse-easy', '--rcvbuf', String(4 << 20)] }, callbacks: true, native: true, optional: true },
   { name: 'curl-sockets-rcvbuf', desc: 'curl-sockets-reuse with SO_RCVBUF 4 MiB set in a JS SOCKOPTFUNCTION', ...nodeClient('curl-sockets.mjs', ['--mode', 'reuse-easy', '--rcvbuf', String(4 << 20)]), callbacks: true, optional: true },
-  // Also only with --only: the receive buffer at equal sizes. curl-sockets starts
-  // handles at 64 KiB (libcurl 8.7+), raw C keeps libcurl's 16 KiB: these two
-  // give each the other's size.
-  { name: 'raw-c-reuse-64k', desc: 'raw-c-reuse with BUFFERSIZE 64 KiB', ...{ cmd: RAW_BIN, args: ['--mode', 'reuse-easy', '--buffersize', '65536'] }, callbacks: true, native: true, optional: true },
-  // Also only with --only: each worker's bodies written into one reused buffer
-  // (perform's `into`), as the C client reuses its memory, against raw-c-reuse-64k.
-  { name: 'curl-sockets-reuse-into', desc: 'curl-sockets-reuse with each worker\'s bodies written into one reused buffer (perform\'s into)', ...nodeClient('curl-sockets.mjs', ['--mode', 'reuse-easy', '--into']), callbacks: true, optional: true },
-  { name: 'curl-sockets-reuse-16k', desc: 'curl-sockets-reuse with BUFFERSIZE 16 KiB (libcurl\'s default)', ...nodeClient('curl-sockets.mjs', ['--mode', 'reuse-easy', '--buffersize', '16384']), callbacks: true, optional: true },
+  // s3 only: the receive buffer at equal sizes. curl-sockets starts handles at
+  // 64 KiB (libcurl 8.7+), raw C keeps libcurl's 16 KiB: these two give each the
+  // other's size, so that s3 is also judged with both clients on the same settings.
+  { name: 'raw-c-reuse-64k', desc: 'raw-c-reuse with BUFFERSIZE 64 KiB (s3 only)', ...{ cmd: RAW_BIN, args: ['--mode', 'reuse-easy', '--buffersize', '65536'] }, callbacks: true, native: true, onlyIn: ['s3-1mib'] },
+  { name: 'curl-sockets-reuse-16k', desc: 'curl-sockets-reuse with BUFFERSIZE 16 KiB, libcurl\'s default (s3 only)', ...nodeClient('curl-sockets.mjs', ['--mode', 'reuse-easy', '--buffersize', '16384']), callbacks: true, onlyIn: ['s3-1mib'] },
+  // s3 only: each worker's bodies written into one reused buffer (perform's `into`),
+  // as the C client reuses its memory, against raw-c-reuse-64k.
+  { name: 'curl-sockets-reuse-into', desc: 'curl-sockets-reuse with each worker\'s bodies written into one reused buffer, perform\'s into (s3 only)', ...nodeClient('curl-sockets.mjs', ['--mode', 'reuse-easy', '--into']), callbacks: true, onlyIn: ['s3-1mib'] },
   { name: 'undici', desc: 'undici Pool (connections = concurrency, pipelining 1)', ...nodeClient('undici.mjs') },
   { name: 'node-http', desc: 'node:http with a keep-alive Agent (maxSockets = concurrency)', ...nodeClient('node-http.mjs') },
   { name: 'fetch', desc: "global fetch, body read with arrayBuffer()", ...nodeClient('fetch.mjs') },
@@ -143,10 +146,11 @@ function makeScenarios(quick) {
   ];
 }
 
-const SCENARIO_ALIASES = { s1: 's1-keepalive', s2: 's2-new-conn', s2cb: 's2-new-conn-cb', s3: 's3-1mib', s4: 's4-latency' };
+// s2 names both new-connection scenarios (the callbacks' cost is a ratio between them).
+const SCENARIO_ALIASES = { s1: 's1-keepalive', s2: 's2-new-conn*', s2cb: 's2-new-conn-cb', s3: 's3-1mib', s4: 's4-latency' };
 
-// --only tokens: exact client or scenario names, scenario aliases (s1, s2, s2cb, s3, s4),
-// or a prefix ending in '*'.
+// --only tokens: exact client or scenario names, scenario aliases (s1, s2 for both s2
+// scenarios, s2cb, s3, s4), or a prefix ending in '*'.
 function nameMatches(token, name) {
   const t = SCENARIO_ALIASES[token] ?? token;
   return t.endsWith('*') ? name.startsWith(t.slice(0, -1)) : name === t;
@@ -162,7 +166,7 @@ function median(xs) {
 }
 
 function spreadPct(xs) {
-  if (xs.length < 2) return 0;
+  if (xs.length < 2) return null; // one round has no spread
   const m = median(xs);
   return m ? ((Math.max(...xs) - Math.min(...xs)) / m) * 100 : null;
 }
@@ -234,6 +238,10 @@ function machineBusyMs(ticksPerSecond) {
 
 let currentChild = null;
 
+// The lines a client prints around its timed work (bench/clients/common.mjs, raw-multi.c).
+const TIMED_START = '{"timed":"start"}';
+const TIMED_END = '{"timed":"end"}';
+
 // Every run of a new-connection scenario leaves thousands of client-side TIME_WAIT
 // sockets to its server port. A run to that same port within about a second must
 // skip the ports they hold (they are too young to reuse), and Linux's connect() then
@@ -264,7 +272,7 @@ function runOne(client, scenario, server, timeoutS, clientCpus) {
   // libcurl honours proxy variables; the benchmark talks to 127.0.0.1 only.
   for (const k of Object.keys(env)) if (/^(https?|all|no)_proxy$/i.test(k)) delete env[k];
 
-  const ticks0 = server.cpuTicks();
+  const serverMs0 = server.cpuMs();
   const busy0 = machineBusyMs(server.ticksPerSecond);
   const self0 = process.cpuUsage();
   const started = process.hrtime.bigint();
@@ -274,7 +282,18 @@ function runOne(client, scenario, server, timeoutS, clientCpus) {
     currentChild = child;
     let out = '';
     let err = '';
-    child.stdout.on('data', (c) => { out += c; });
+    // The server's CPU is read at the client's markers around its timed work.
+    const marks = {};
+    let scanned = 0;
+    child.stdout.on('data', (c) => {
+      out += c;
+      for (let nl = out.indexOf('\n', scanned); nl !== -1; nl = out.indexOf('\n', scanned)) {
+        const line = out.slice(scanned, nl);
+        scanned = nl + 1;
+        if (line === TIMED_START) marks.start = server.cpuMs();
+        else if (line === TIMED_END) marks.end = server.cpuMs();
+      }
+    });
     child.stderr.on('data', (c) => { err += c; });
     let timedOut = false;
     const timer = setTimeout(() => { timedOut = true; child.kill('SIGKILL'); }, timeoutS * 1000);
@@ -283,19 +302,24 @@ function runOne(client, scenario, server, timeoutS, clientCpus) {
       clearTimeout(timer);
       currentChild = null;
       const wallS = Number(process.hrtime.bigint() - started) / 1e9;
-      const ticks1 = server.cpuTicks();
+      const serverMs1 = server.cpuMs();
       const busy1 = machineBusyMs(server.ticksPerSecond);
       const self = process.cpuUsage(self0);
-      const lines = out.trim().split('\n').filter((l) => l.startsWith('{'));
+      const lines = out.trim().split('\n').filter((l) => l.startsWith('{') && l !== TIMED_START && l !== TIMED_END);
       let r = null;
       try { r = lines.length ? JSON.parse(lines[lines.length - 1]) : null; } catch { r = null; }
       const base = { client: client.name, scenario: scenario.id, processWallS: wallS };
-      if (ticks0 != null && ticks1 != null) {
-        // The server is idle between runs, so its CPU over this child's life is this
-        // client's load; per request it counts the probe and warm-up too.
-        base.serverCpuMs = ((ticks1 - ticks0) / server.ticksPerSecond) * 1000;
+      if (marks.start != null && marks.end != null) {
+        base.serverCpuMs = marks.end - marks.start;
+        base.serverRequests = scenario.count;
+      } else if (serverMs0 != null && serverMs1 != null) {
+        // No markers (the client failed early): the server is idle between runs, so its
+        // CPU over this child's life is this client's load, probe and warm-up included.
+        base.serverCpuMs = serverMs1 - serverMs0;
         base.serverRequests = scenario.count + scenario.warmup + 1;
       }
+      // The other-load estimate below is over the child's whole life.
+      const serverLifeMs = serverMs0 != null && serverMs1 != null ? serverMs1 - serverMs0 : null;
       const stderrTail = err.trim().split('\n').slice(-3).join(' / ');
       if (timedOut) return resolve({ ...base, status: 'failed', reason: `killed after ${timeoutS} s` });
       if (r && r.unavailable) return resolve({ ...base, status: 'unavailable', reason: r.unavailable, scope: r.scope ?? 'client' });
@@ -308,8 +332,8 @@ function runOne(client, scenario, server, timeoutS, clientCpus) {
       }
       // CPU used on this machine during the run by anything but the client, the server and
       // this harness (other jobs on a shared machine): it makes the run slower and noisier.
-      if (busy0 != null && busy1 != null && base.serverCpuMs != null && r.processCpuMs != null) {
-        const otherMs = busy1 - busy0 - base.serverCpuMs - r.processCpuMs - (self.user + self.system) / 1000;
+      if (busy0 != null && busy1 != null && serverLifeMs != null && r.processCpuMs != null) {
+        const otherMs = busy1 - busy0 - serverLifeMs - r.processCpuMs - (self.user + self.system) / 1000;
         base.otherLoadPct = Math.max(0, (otherMs / (wallS * 1000)) * 100);
       }
       resolve({ ...base, ...r, status: 'ok' });
@@ -375,8 +399,23 @@ function summarize(runs, clients, scenarios) {
       }
       summary[s.id][c.name] = e;
     }
+    addRatios(summary[s.id], s);
   }
   return summary;
+}
+
+// The report's ratio columns, kept in the JSON too: requests/s (latency: p50) against
+// the client's C counterpart and against undici.
+function addRatios(entries, scenario) {
+  const key = scenario.latency ? 'p50Us' : 'rps';
+  const usable = (e) => e && e.status === 'ok' && e[key] != null && e[key] > 0;
+  for (const [name, e] of Object.entries(entries)) {
+    if (!usable(e)) continue;
+    const rawC = C_COUNTERPART[name] ?? 'raw-c';
+    e.ratios = { metric: key, rawC: { reference: rawC, ratio: null }, undici: { reference: 'undici', ratio: null } };
+    if (usable(entries[rawC])) e.ratios.rawC.ratio = e[key] / entries[rawC][key];
+    if (usable(entries.undici)) e.ratios.undici.ratio = e[key] / entries.undici[key];
+  }
 }
 
 // Per-round ratio of a metric between two clients (same round, same scenario or not).
@@ -406,6 +445,9 @@ function targetChecks(summary, runs) {
     } else {
       check.ratio = x[key] / y[key];
       check.verdict = (op === '>=' ? check.ratio >= limit : check.ratio <= limit) ? 'met' : 'NOT met';
+      check.rounds = per.length;
+      // The issue asks for medians of at least 5 rounds; fewer give a verdict for show only.
+      check.provisional = per.length < 5;
       if (per.length) {
         check.perRoundMin = Math.min(...per);
         check.perRoundMax = Math.max(...per);
@@ -423,15 +465,14 @@ function targetChecks(summary, runs) {
       add(`s2 with callbacks, req/s vs ${c}-defer-ack with C callbacks`, cs, 's2-new-conn-cb', `${c}-defer-ack`, 's2-new-conn-cb', 'rps', '>=', 0.7);
     }
     add('s2 JS callbacks cost (req/s with / without)', cs, 's2-new-conn-cb', cs, 's2-new-conn', 'rps', '>=', 0.85);
-    add(`s3 throughput vs ${c}`, cs, 's3-1mib', c, 's3-1mib', 'rps', '>=', 0.9);
+    add(`s3 throughput vs ${c}, each with its default BUFFERSIZE`, cs, 's3-1mib', c, 's3-1mib', 'rps', '>=', 0.9);
     for (const s of ['s1-keepalive', 's2-new-conn', 's2-new-conn-cb', 's3-1mib', 's4-latency']) {
       // undici has no socket callbacks: the callback scenario is held against its s2.
       const us = s === 's2-new-conn-cb' ? 's2-new-conn' : s;
       add(`${s} peak RSS vs undici`, cs, s, 'undici', us, 'peakRssMiB', '<=', 1.1);
     }
   }
-  // s3 with both clients at the same receive buffer size, when the optional
-  // clients ran (--only ...,raw-c-reuse-64k,curl-sockets-reuse-16k).
+  // s3 with both clients at the same receive buffer size (the s3-only clients).
   if (get('s3-1mib', 'raw-c-reuse-64k')) {
     add('s3 throughput, both at 64 KiB, vs raw-c-reuse-64k', 'curl-sockets-reuse', 's3-1mib', 'raw-c-reuse-64k', 's3-1mib', 'rps', '>=', 0.9);
     if (get('s3-1mib', 'curl-sockets-reuse-into')) {
@@ -444,6 +485,13 @@ function targetChecks(summary, runs) {
   return checks;
 }
 
+// Warnings are printed where they arise and kept for the JSON.
+const warnings = [];
+function warn(line) {
+  warnings.push(line);
+  return line;
+}
+
 const clip = (text, n = 60) => (text.length > n ? text.slice(0, n - 1) + '…' : text);
 
 function printReport(summary, checks, scenarios, clients, rounds) {
@@ -452,11 +500,9 @@ function printReport(summary, checks, scenarios, clients, rounds) {
   for (const s of scenarios) {
     const rows = [];
     const sum = summary[s.id];
-    const refU = sum['undici'];
     for (const c of clients) {
       const e = sum[c.name];
       if (!e) continue;
-      const refC = sum[C_COUNTERPART[c.name] ?? 'raw-c'];
       let status = 'ok';
       if (e.status !== 'ok') {
         status = `${e.status}: ${clip(e.reason)}`;
@@ -465,15 +511,15 @@ function printReport(summary, checks, scenarios, clients, rounds) {
         problems.set(e.reason, list);
       }
       const has = e.rps != null && e.status === 'ok';
-      const ok = (ref) => ref && ref.status === 'ok';
+      const pct = (v) => (v == null ? '—' : `${fmt(v, 0)}%`);
+      const ratioC = fmtRatio(e.ratios?.rawC.ratio);
+      const ratioU = fmtRatio(e.ratios?.undici.ratio);
       if (s.latency) {
-        const lr = (ref) => (has && ok(ref) && ref.p50Us ? fmtRatio(e.p50Us / ref.p50Us) : '—');
-        rows.push([c.name, has ? fmt(e.p50Us, 1) : '—', has ? fmt(e.p99Us, 1) : '—', has ? `${fmt(e.p50SpreadPct, 0)}% / ${fmt(e.p99SpreadPct, 0)}%` : '—',
-          has ? fmt(e.cpuUsPerReq, 1) : '—', has ? fmt(e.peakRssMiB, 1) : '—', lr(refC), lr(refU), status]);
+        rows.push([c.name, has ? fmt(e.p50Us, 1) : '—', has ? fmt(e.p99Us, 1) : '—', has ? `${pct(e.p50SpreadPct)} / ${pct(e.p99SpreadPct)}` : '—',
+          has ? fmt(e.cpuUsPerReq, 1) : '—', has ? fmt(e.peakRssMiB, 1) : '—', ratioC, ratioU, status]);
       } else {
-        const ratio = (ref) => (has && ok(ref) && ref.rps ? fmtRatio(e.rps / ref.rps) : '—');
-        rows.push([c.name, has ? fmtInt(e.rps) : '—', has ? `${fmt(e.rpsSpreadPct, 0)}%` : '—', has ? fmt(e.cpuUsPerReq, 1) : '—',
-          has ? fmt(e.peakRssMiB, 1) : '—', has && e.serverLoadPct != null ? `${fmt(e.serverLoadPct, 0)}%` : '—', ratio(refC), ratio(refU), status]);
+        rows.push([c.name, has ? fmtInt(e.rps) : '—', has ? pct(e.rpsSpreadPct) : '—', has ? fmt(e.cpuUsPerReq, 1) : '—',
+          has ? fmt(e.peakRssMiB, 1) : '—', has ? pct(e.serverLoadPct) : '—', ratioC, ratioU, status]);
       }
     }
     const others = Object.values(sum).filter((e) => e.otherLoadPct != null);
@@ -494,7 +540,7 @@ function printReport(summary, checks, scenarios, clients, rounds) {
   out.push('other load = CPU used by other processes on this machine during a run, in % of one core (should be near 0).');
   const worst = Math.max(0, ...Object.values(summary).flatMap((x) => Object.values(x)).map((e) => e.otherLoadMaxPct ?? 0));
   if (worst > 20) {
-    out.push(`WARNING: other processes used up to ${fmt(worst, 0)}% of a core during some runs; the numbers are noisier than the machine allows. Rerun on a quiet machine.`);
+    out.push(warn(`WARNING: other processes used up to ${fmt(worst, 0)}% of a core during some runs; the numbers are noisier than the machine allows. Rerun on a quiet machine.`));
   }
   if (problems.size) {
     out.push('');
@@ -506,7 +552,7 @@ function printReport(summary, checks, scenarios, clients, rounds) {
   const rows = checks.map((c) => [
     c.client, c.label, `${c.op} ${c.limit}`,
     c.ratio != null ? `${c.ratio.toFixed(2)}${c.perRoundMin != null ? ` [${c.perRoundMin.toFixed(2)}..${c.perRoundMax.toFixed(2)}]` : ''}` : '—',
-    c.verdict === 'no data' ? `no data (${clip(c.why, 50)})` : c.verdict,
+    c.verdict === 'no data' ? `no data (${clip(c.why, 50)})` : c.provisional ? `${c.verdict} (${c.rounds} round${c.rounds === 1 ? '' : 's'}: provisional)` : c.verdict,
   ]);
   out.push(table(['client', 'target', 'limit', 'ratio', 'verdict'], rows, [0, 1, 4]));
   console.log(out.join('\n'));
@@ -543,17 +589,19 @@ async function main() {
   const rand = rng(seed);
 
   console.log(`curl-sockets benchmark: ${rounds} round(s)${args.quick ? ' (quick)' : ''}, seed ${seed}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}`);
-  if (rounds < 5 && !args.quick) console.log('note: fewer than 5 rounds; the issue\'s ratios need medians of at least 5.');
+  if (rounds < 5) console.log(warn('note: fewer than 5 rounds; the issue\'s ratios need medians of at least 5, so the verdicts are provisional.'));
   const load1 = os.loadavg()[0];
   console.log(`load average before the run: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  if (load1 > 0.5) console.log('WARNING: the machine is busy (1-minute load average above 0.5); other jobs make the numbers noisy.');
+  if (load1 > 0.5) console.log(warn('WARNING: the machine is busy (1-minute load average above 0.5); other jobs make the numbers noisy.'));
 
   // Children that fail to start are reported; those that cannot run are skipped.
   const unavailable = new Map(); // client name -> reason (whole client)
   const unavailableIn = new Map(); // `${client}|${scenario}` -> reason
 
+  let rawBuild = null;
   if (clients.some((c) => c.native)) {
     const b = buildRawClient();
+    rawBuild = b;
     if (b.ok) console.log(`raw C client: ${b.cmd}\n  linked: ${b.libcurlSo || '(ldd found no libcurl?)'}`);
     else {
       console.log(`raw C client unavailable: ${b.error}`);
@@ -647,7 +695,7 @@ async function main() {
   const versions = new Map();
   for (const r of runs) if (r.info?.libcurl) versions.set(r.client, r.info.libcurl);
   const distinct = new Set(versions.values());
-  if (distinct.size > 1) console.log(`WARNING: clients report different libcurl versions: ${[...versions].map(([c, v]) => `${c} ${v}`).join(', ')}`);
+  if (distinct.size > 1) console.log(warn(`WARNING: clients report different libcurl versions: ${[...versions].map(([c, v]) => `${c} ${v}`).join(', ')}`));
 
   const summary = summarize(runs, clients, scenarios);
   const checks = targetChecks(summary, runs);
@@ -662,6 +710,9 @@ async function main() {
     node: process.version,
     libcurl: Object.fromEntries(versions),
     server: { kind: server.kind, description: server.description, note: server.note },
+    rawClientBuild: rawBuild,
+    comparedWith: C_COUNTERPART,
+    warnings,
     options: { rounds, quick: args.quick, only: args.only, seed, pin, elapsedS: elapsed },
     clients: clients.map(({ name, desc }) => ({ name, desc })),
     scenarios,
@@ -671,6 +722,11 @@ async function main() {
   };
   writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
   console.log(`results: ${path.relative(process.cwd(), outFile) || outFile}`);
+  const notOk = runs.filter((r) => r.status !== 'ok');
+  if (args.strict && notOk.length) {
+    console.log(`--strict: ${notOk.length} client run(s) failed or were unavailable`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch((err) => {

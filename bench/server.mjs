@@ -4,11 +4,11 @@
 //
 // startServer() resolves to
 //   { kind, description, origin, small: {path, bytes}, large: {path, bytes},
-//     cpuTicks(): number | null,  // CPU (user+sys, clock ticks) of the serving process
+//     cpuMs(): number | null,  // CPU time (ms) of the serving process
 //     ticksPerSecond, stop(): Promise<void>, stopSync(): void }
 
 import { spawn, spawnSync, execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, rmSync, chmodSync, accessSync, constants } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, chmodSync, accessSync, constants } from 'node:fs';
 import net from 'node:net';
 import http from 'node:http';
 import os from 'node:os';
@@ -103,6 +103,21 @@ function readTicks(pid) {
   }
 }
 
+// CPU time of a process in ms: the scheduler's nanosecond count summed over its threads
+// (/proc/PID/task/*/schedstat), else clock ticks, which at 10 ms are coarse for a timed
+// phase of a fraction of a second.
+function readCpuMs(pid, tps) {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    }
+    if (Number.isFinite(ns)) return ns / 1e6;
+  } catch { /* no schedstat: ticks */ }
+  const t = readTicks(pid);
+  return t == null ? null : (t * 1000) / tps;
+}
+
 function ticksPerSecond() {
   try {
     return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -137,8 +152,31 @@ function spawnPinned(cpus, cmd, args, options) {
   return spawn('taskset', ['-c', cpus, cmd, ...args], options);
 }
 
+const DIR_PREFIX = 'curl-sockets-bench-';
+
+// A harness killed outright leaves its temp dir behind (its nginx is stopped by the
+// watchdog below). Such a dir is removed by the next run once its nginx is gone and
+// it is a minute old (a dir that young may belong to a run that is starting).
+function removeStaleDirs() {
+  let names = [];
+  try { names = readdirSync(os.tmpdir()).filter((n) => n.startsWith(DIR_PREFIX)); } catch { return; }
+  for (const name of names) {
+    const dir = path.join(os.tmpdir(), name);
+    try {
+      if (Date.now() - statSync(dir).mtimeMs < 60_000) continue;
+      let pid = 0;
+      try { pid = Number(readFileSync(path.join(dir, 'nginx.pid'), 'utf8').trim()); } catch { /* none */ }
+      if (pid > 0) {
+        try { process.kill(pid, 0); continue; } catch { /* not running */ }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    } catch { /* another run's, or gone */ }
+  }
+}
+
 async function startNginx(nginx, cpus) {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'curl-sockets-bench-'));
+  removeStaleDirs();
+  const dir = mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
   // nginx's worker runs as an unprivileged user when started as root: let it read.
   chmodSync(dir, 0o755);
   const www = path.join(dir, 'www');
@@ -196,9 +234,28 @@ ${listens}
   const v = spawnSync(nginx, ['-v'], { encoding: 'utf8' });
   const version = `${v.stderr ?? ''}${v.stdout ?? ''}`.trim();
 
-  const child = spawnPinned(cpus, nginx, ['-p', dir + '/', '-c', confPath, '-e', path.join(dir, 'error.log')], {
-    stdio: ['ignore', 'ignore', 'pipe'],
+  // nginx runs under a small shell that stops it once the shell's stdin (a pipe from
+  // this process) closes: the harness closes it to stop nginx, and if the harness is
+  // killed outright (SIGKILL runs no exit handler) the kernel closes it, so nginx is
+  // not left running. The shell exits with nginx's status.
+  const watchdog = 'exec 3<&0; "$0" "$@" </dev/null & pid=$!; ' +
+    '{ read _ <&3; kill -TERM $pid 2>/dev/null; } & reader=$!; ' +
+    'wait $pid; status=$?; kill $reader 2>/dev/null; exit $status';
+  const child = spawnPinned(cpus, 'sh', ['-c', watchdog, nginx, '-p', dir + '/', '-c', confPath, '-e', path.join(dir, 'error.log')], {
+    stdio: ['pipe', 'ignore', 'pipe'],
   });
+  child.stdin.on('error', () => { /* the shell is gone */ });
+  const masterPid = () => {
+    try {
+      return Number(readFileSync(path.join(dir, 'nginx.pid'), 'utf8').trim()) || null;
+    } catch {
+      return null;
+    }
+  };
+  const signalMaster = (sig) => {
+    const pid = masterPid();
+    if (pid) try { process.kill(pid, sig); } catch { /* gone */ }
+  };
   let stderr = '';
   child.stderr.on('data', (c) => { stderr += c; });
   const origin = originOf(port);
@@ -209,17 +266,22 @@ ${listens}
   } catch (err) {
     let log = '';
     try { log = readFileSync(path.join(dir, 'error.log'), 'utf8'); } catch { /* none */ }
-    child.kill('SIGKILL');
+    signalMaster('SIGKILL');
+    child.stdin.end();
+    await waitExit(child, 3000);
     cleanupDir();
     throw new Error(`${err.message}\n${stderr}${log}`.trim());
   }
+  // The CPU measured is the worker's: the child of the master, whose pid nginx wrote.
   let worker = null;
   for (let i = 0; i < 50 && worker === null; i++) {
-    const kids = childPids(child.pid);
+    const master = masterPid();
+    const kids = master ? childPids(master) : [];
     if (kids.length) worker = kids[0];
     else await new Promise((r) => setTimeout(r, 20));
   }
-  const cpuPid = worker ?? child.pid;
+  const cpuPid = worker ?? masterPid() ?? child.pid;
+  const tps = ticksPerSecond();
   return {
     kind: 'nginx',
     description: `${version.replace(/^nginx version:\s*/, '') || 'nginx'} (${nginx}), 1 worker, access_log off, keep-alive 60 s, on ${origin}`,
@@ -229,15 +291,17 @@ ${listens}
     cpuPid,
     small: { path: '/small.txt', bytes: SMALL_BODY.length },
     large: { path: '/1mib.bin', bytes: LARGE_BYTES },
-    cpuTicks: () => readTicks(cpuPid),
-    ticksPerSecond: ticksPerSecond(),
+    cpuMs: () => readCpuMs(cpuPid, tps),
+    ticksPerSecond: tps,
     stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      signalMaster('SIGTERM');
+      child.stdin.end();
       await waitExit(child, 3000);
       cleanupDir();
     },
     stopSync: () => {
-      try { if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM'); } catch { /* gone */ }
+      signalMaster('SIGTERM');
+      try { child.stdin.destroy(); } catch { /* gone */ }
       try { cleanupDir(); } catch { /* best effort */ }
     },
   };
@@ -250,6 +314,7 @@ async function startNodeServer(cpus) {
   });
   const origin = originOf(port);
   const newConnOrigins = newConnPorts.map(originOf);
+  const tps = ticksPerSecond();
   try {
     await waitReady([origin, ...newConnOrigins], child, 'Node server');
   } catch (err) {
@@ -265,8 +330,8 @@ async function startNodeServer(cpus) {
     cpuPid: child.pid,
     small: { path: '/small.txt', bytes: SMALL_BODY.length },
     large: { path: '/1mib.bin', bytes: LARGE_BYTES },
-    cpuTicks: () => readTicks(child.pid),
-    ticksPerSecond: ticksPerSecond(),
+    cpuMs: () => readCpuMs(child.pid, tps),
+    ticksPerSecond: tps,
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await waitExit(child, 3000);
@@ -291,13 +356,19 @@ export async function startServer(kind = 'auto', cpus = null) {
     const s = await startNodeServer(cpus);
     return { ...s, note: 'nginx is not installed, so a Node http server is used (apt-get install nginx for the reference setup)' };
   }
-  try {
-    const s = await startNginx(nginx, cpus);
-    return { ...s, note: 'nginx found, so nginx is used' };
-  } catch (err) {
-    if (kind === 'nginx') throw err;
-    const s = await startNodeServer(cpus);
-    return { ...s, note: `nginx did not start (${err.message.split('\n')[0]}), so a Node http server is used` };
+  // The free ports are closed again before nginx binds them, so another process can
+  // take one in between: nginx then fails to start, and is tried again on new ports.
+  let lastError;
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      const s = await startNginx(nginx, cpus);
+      return { ...s, note: `nginx found, so nginx is used${attempt > 1 ? ` (started at attempt ${attempt})` : ''}` };
+    } catch (err) {
+      lastError = err;
+    }
   }
+  if (kind === 'nginx') throw lastError;
+  const s = await startNodeServer(cpus);
+  return { ...s, note: `nginx did not start in 3 attempts (${lastError.message.split('\n')[0]}), so a Node http server is used` };
 }
 

@@ -69,6 +69,11 @@ export function percentile(sorted, p) {
   return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
 }
 
+// Marker lines around the timed work, so that the harness can read the server's CPU
+// over exactly that span (they are written outside the client's own measurement).
+const TIMED_START = { timed: 'start' };
+const TIMED_END = { timed: 'end' };
+
 function emit(obj) {
   process.stdout.write(JSON.stringify(obj) + '\n');
 }
@@ -168,6 +173,7 @@ export async function runClient(load) {
     state.failures = 0;
     state.firstError = null;
     latencies = new Float64Array(opts.count);
+    emit(TIMED_START);
     const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     for (let i = 0; i < opts.count; i++) {
@@ -181,15 +187,18 @@ export async function runClient(load) {
     }
     seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     cpu = process.cpuUsage(cpu0);
+    emit(TIMED_END);
   } else {
     await phase(opts.warmup);
     state.failures = 0;
     state.firstError = null;
+    emit(TIMED_START);
     const cpu0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     await phase(opts.count);
     seconds = Number(process.hrtime.bigint() - t0) / 1e9;
     cpu = process.cpuUsage(cpu0);
+    emit(TIMED_END);
   }
   const rss = peakRssKb();
   const whole = process.cpuUsage();
