@@ -534,7 +534,7 @@ function printReport(summary, checks, scenarios, clients, rounds) {
   }
   out.push('');
   out.push(`Medians of ${rounds} round(s). spread = (max - min) / median over the rounds (req/s; latency: p50 and p99).`);
-  out.push('÷ raw C: curl-sockets-reuse (and -16k) is compared with raw-c-reuse (same handle strategy), curl-sockets-rcvbuf with raw-c-rcvbuf, every other client with raw-c.');
+  out.push('÷ raw C: curl-sockets-reuse and -16k are compared with raw-c-reuse (same handle strategy), curl-sockets-reuse-into with raw-c-reuse-64k (same buffer size), curl-sockets-rcvbuf with raw-c-rcvbuf, every other client with raw-c.');
   out.push('CPU µs/req = client user + system CPU over the timed work / requests (all threads of the process).');
   out.push('server CPU = the server process\'s CPU per request × req/s, in % of one core (near 100%: the server is the bottleneck).');
   out.push('other load = CPU used by other processes on this machine during a run, in % of one core (should be near 0).');
