@@ -107,15 +107,24 @@ function readTicks(pid) {
 // (/proc/PID/task/*/schedstat), else clock ticks, which at 10 ms are coarse for a timed
 // phase of a fraction of a second.
 function readCpuMs(pid, tps) {
-  try {
+  let tids = [];
+  try { tids = readdirSync(`/proc/${pid}/task`); } catch { /* gone */ }
+  if (tids.length && readSchedNs(pid, pid) !== null) {
     let ns = 0;
-    for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    }
-    if (Number.isFinite(ns)) return ns / 1e6;
-  } catch { /* no schedstat: ticks */ }
+    for (const tid of tids) ns += readSchedNs(pid, tid) ?? 0; // a thread may have just exited
+    return ns / 1e6;
+  }
   const t = readTicks(pid);
   return t == null ? null : (t * 1000) / tps;
+}
+
+function readSchedNs(pid, tid) {
+  try {
+    const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    return Number.isFinite(ns) ? ns : null;
+  } catch {
+    return null;
+  }
 }
 
 function ticksPerSecond() {
