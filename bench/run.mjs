@@ -536,7 +536,7 @@ function printReport(summary, checks, scenarios, clients, rounds) {
   out.push(`Medians of ${rounds} round(s). spread = (max - min) / median over the rounds (req/s; latency: p50 and p99).`);
   out.push('÷ raw C: curl-sockets-reuse and -16k are compared with raw-c-reuse (same handle strategy), curl-sockets-reuse-into with raw-c-reuse-64k (same buffer size), curl-sockets-rcvbuf with raw-c-rcvbuf, every other client with raw-c.');
   out.push('CPU µs/req = client user + system CPU over the timed work / requests (all threads of the process).');
-  out.push('server CPU = the server process\'s CPU per request × req/s, in % of one core (near 100%: the server is the bottleneck).');
+  out.push('server CPU = the server process\'s CPU over the client\'s timed work / that work\'s wall time, in % of one core (near 100%: the server is the bottleneck).');
   out.push('other load = CPU used by other processes on this machine during a run, in % of one core (should be near 0).');
   const worst = Math.max(0, ...Object.values(summary).flatMap((x) => Object.values(x)).map((e) => e.otherLoadMaxPct ?? 0));
   if (worst > 20) {
@@ -600,8 +600,7 @@ async function main() {
 
   let rawBuild = null;
   if (clients.some((c) => c.native)) {
-    const b = buildRawClient();
-    rawBuild = b;
+    const b = (rawBuild = buildRawClient());
     if (b.ok) console.log(`raw C client: ${b.cmd}\n  linked: ${b.libcurlSo || '(ldd found no libcurl?)'}`);
     else {
       console.log(`raw C client unavailable: ${b.error}`);
@@ -711,7 +710,6 @@ async function main() {
     libcurl: Object.fromEntries(versions),
     server: { kind: server.kind, description: server.description, note: server.note },
     rawClientBuild: rawBuild,
-    comparedWith: C_COUNTERPART,
     warnings,
     options: { rounds, quick: args.quick, only: args.only, seed, pin, elapsedS: elapsed },
     clients: clients.map(({ name, desc }) => ({ name, desc })),

@@ -62,6 +62,6 @@ for (const t of result.targets) {
   const range = t.perRoundMin != null ? ` [${t.perRoundMin.toFixed(2)}-${t.perRoundMax.toFixed(2)}]` : '';
   const verdict = t.verdict === 'NOT met' ? '**NOT met**' : t.verdict;
   out.push(row([`\`${t.client}\``, t.label, `${t.op} ${t.limit}`, t.ratio != null ? `${t.ratio.toFixed(2)}x${range}` : '—',
-    t.provisional ? `${verdict} (provisional: ${t.rounds} rounds)` : verdict]));
+    t.provisional ? `${verdict} (provisional: ${t.rounds} round${t.rounds === 1 ? "" : "s"})` : verdict]));
 }
 console.log(out.join('\n'));
