@@ -24,6 +24,9 @@ const USAGE = `usage: node bench/run.mjs [options]
   --quick           smoke run: small counts, 1 round
   --only a,b,...    clients and/or scenarios to run (names below; 'curl-sockets*' matches a prefix)
   --server KIND     auto (default: nginx if installed, else Node), nginx or node
+  --server-cc NAME  TCP congestion control for the server's sockets (e.g. cubic, bbr),
+                    set through a preloaded shim (bench/server-cc.c); default: the
+                    machine's. s3 on loopback depends on it (bench/README.md)
   --seed N          seed of the per-round client order (default: random, printed)
   --out FILE        JSON results file (default bench/results/latest.json)
   --timeout S       seconds before one client run is killed and counted as failed (default 180)
@@ -34,7 +37,7 @@ const USAGE = `usage: node bench/run.mjs [options]
   --help`;
 
 function parseArgs(argv) {
-  const a = { rounds: null, quick: false, only: null, server: 'auto', seed: null, out: null, timeout: 180, list: false, pin: true, strict: false };
+  const a = { rounds: null, quick: false, only: null, server: 'auto', serverCc: null, seed: null, out: null, timeout: 180, list: false, pin: true, strict: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -48,6 +51,7 @@ function parseArgs(argv) {
       case '--quick': a.quick = true; break;
       case '--only': a.only = v().split(',').map((s) => s.trim()).filter(Boolean); break;
       case '--server': a.server = v(); break;
+      case '--server-cc': a.serverCc = v(); break;
       case '--seed': a.seed = toInt(v(), '--seed'); break;
       case '--out': a.out = path.resolve(v()); break;
       case '--timeout': a.timeout = toInt(v(), '--timeout'); break;
@@ -61,6 +65,7 @@ function parseArgs(argv) {
   }
   if (!['auto', 'nginx', 'node'].includes(a.server)) fatal(`--server must be auto, nginx or node`);
   if (a.timeout < 1) fatal('--timeout must be at least 1 (seconds)');
+  if (a.serverCc !== null && !/^[a-z0-9_-]{1,15}$/.test(a.serverCc)) fatal('--server-cc needs a congestion control name such as cubic or bbr');
   return a;
 }
 
@@ -221,7 +226,32 @@ function buildRawClient() {
   return { ok: true, cmd, libcurlSo: libs.replace(/\s+\(0x[0-9a-f]+\)$/, '') };
 }
 
+// The shim that --server-cc preloads into the server. Returns the environment the
+// server is started with, or an error.
+function buildServerCcShim(name) {
+  const so = path.join(here, '.build', 'server-cc.so');
+  mkdirSync(path.dirname(so), { recursive: true });
+  const cmd = `cc -O2 -shared -fPIC -o '${so}' '${path.join(here, 'server-cc.c')}' -ldl`;
+  const r = sh(cmd);
+  if (r.status !== 0) return { ok: false, error: `compiling server-cc.c failed: ${(r.stderr || '').trim().split('\n').slice(0, 5).join(' / ')}` };
+  return { ok: true, env: { LD_PRELOAD: so, CURL_SOCKETS_BENCH_SERVER_CC: name } };
+}
+
 // ---------------------------------------------------------------- running one client
+
+// The kernel's TCP settings that move s3 most on loopback: the congestion control
+// (BBR paces the server's sends, which changes whose core does them) and the
+// receive buffer limits. Read, never changed.
+function tcpSettings() {
+  const read = (name) => {
+    try { return readFileSync(`/proc/sys/net/${name}`, 'utf8').trim().replace(/\s+/g, ' '); } catch { return null; }
+  };
+  return {
+    congestionControl: read('ipv4/tcp_congestion_control'),
+    tcpRmem: read('ipv4/tcp_rmem'),
+    rmemMax: read('core/rmem_max'),
+  };
+}
 
 // Machine-wide CPU time in ms (user + nice + system + steal; irq and softirq left out,
 // since loopback traffic of our own processes is counted there).
@@ -590,6 +620,8 @@ async function main() {
 
   console.log(`curl-sockets benchmark: ${rounds} round(s)${args.quick ? ' (quick)' : ''}, seed ${seed}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}), Node ${process.version}`);
   if (rounds < 5) console.log(warn('note: fewer than 5 rounds; the issue\'s ratios need medians of at least 5, so the verdicts are provisional.'));
+  const tcp = tcpSettings();
+  if (tcp.congestionControl) console.log(`TCP: congestion control ${tcp.congestionControl}, tcp_rmem ${tcp.tcpRmem}, rmem_max ${tcp.rmemMax}`);
   const load1 = os.loadavg()[0];
   console.log(`load average before the run: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   if (load1 > 0.5) console.log(warn('WARNING: the machine is busy (1-minute load average above 0.5); other jobs make the numbers noisy.'));
@@ -620,7 +652,18 @@ async function main() {
     else if (sh('command -v taskset').status !== 0) console.log('not pinning: taskset not found (util-linux)');
     else pin = { server: String(ncpu - 1), clients: ncpu === 2 ? '0' : `0-${ncpu - 2}` };
   }
-  const server = await startServer(args.server, pin?.server ?? null);
+  let serverEnv = null;
+  if (args.serverCc) {
+    const shim = buildServerCcShim(args.serverCc);
+    if (!shim.ok) fatal(`--server-cc: ${shim.error}`);
+    serverEnv = shim.env;
+  }
+  let server;
+  try {
+    server = await startServer(args.server, pin?.server ?? null, serverEnv);
+  } catch (err) {
+    fatal(`the server did not start: ${err.message}${args.serverCc ? ` (with --server-cc ${args.serverCc}: is it in /proc/sys/net/ipv4/tcp_allowed_congestion_control?)` : ''}`);
+  }
   let stopping = false;
   const stopAll = () => {
     if (currentChild) { try { currentChild.kill('SIGKILL'); } catch { /* gone */ } }
@@ -639,6 +682,7 @@ async function main() {
 
   console.log(`server: ${server.description}`);
   console.log(`  (${server.note})`);
+  if (args.serverCc) console.log(`  the server's sockets use TCP congestion control ${args.serverCc} (--server-cc; the machine's default is ${tcp.congestionControl ?? 'unknown'})`);
   console.log(pin ? `pinned with taskset: server on CPU ${pin.server}, each client on CPU ${pin.clients} (--no-pin to let the scheduler place them)` : 'not pinned: the scheduler places server and clients');
   console.log(`clients: ${clients.map((c) => c.name).join(', ')}`);
   console.log(`scenarios: ${scenarios.map((s) => s.id).join(', ')}`);
@@ -705,13 +749,13 @@ async function main() {
   mkdirSync(path.dirname(outFile), { recursive: true });
   const result = {
     date: new Date().toISOString(),
-    host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, kernel: os.release(), totalMemMiB: Math.round(os.totalmem() / 2 ** 20) },
+    host: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model, kernel: os.release(), totalMemMiB: Math.round(os.totalmem() / 2 ** 20), tcp },
     node: process.version,
     libcurl: Object.fromEntries(versions),
     server: { kind: server.kind, description: server.description, note: server.note },
     rawClientBuild: rawBuild,
     warnings,
-    options: { rounds, quick: args.quick, only: args.only, seed, pin, elapsedS: elapsed },
+    options: { rounds, quick: args.quick, only: args.only, seed, pin, serverCc: args.serverCc, elapsedS: elapsed },
     clients: clients.map(({ name, desc }) => ({ name, desc })),
     scenarios,
     summary,

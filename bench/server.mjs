@@ -156,9 +156,11 @@ function waitExit(child, ms) {
 
 // With `cpus` (e.g. '1'), the server is started under `taskset -c cpus` (its workers
 // inherit the affinity).
-function spawnPinned(cpus, cmd, args, options) {
-  if (!cpus) return spawn(cmd, args, options);
-  return spawn('taskset', ['-c', cpus, cmd, ...args], options);
+// `env` adds variables to the server's environment (null: none).
+function spawnPinned(cpus, cmd, args, options, env) {
+  const withEnv = env ? { ...options, env: { ...process.env, ...env } } : options;
+  if (!cpus) return spawn(cmd, args, withEnv);
+  return spawn('taskset', ['-c', cpus, cmd, ...args], withEnv);
 }
 
 const DIR_PREFIX = 'curl-sockets-bench-';
@@ -183,7 +185,7 @@ function removeStaleDirs() {
   }
 }
 
-async function startNginx(nginx, cpus) {
+async function startNginx(nginx, cpus, env) {
   removeStaleDirs();
   const dir = mkdtempSync(path.join(os.tmpdir(), DIR_PREFIX));
   // nginx's worker runs as an unprivileged user when started as root: let it read.
@@ -252,7 +254,7 @@ ${listens}
     'wait $pid; status=$?; kill $reader 2>/dev/null; exit $status';
   const child = spawnPinned(cpus, 'sh', ['-c', watchdog, nginx, '-p', dir + '/', '-c', confPath, '-e', path.join(dir, 'error.log')], {
     stdio: ['pipe', 'ignore', 'pipe'],
-  });
+  }, env);
   child.stdin.on('error', () => { /* the shell is gone */ });
   const masterPid = () => {
     try {
@@ -316,11 +318,11 @@ ${listens}
   };
 }
 
-async function startNodeServer(cpus) {
+async function startNodeServer(cpus, env) {
   const [port, ...newConnPorts] = await freePorts(1 + NEW_CONN_PORTS);
   const child = spawnPinned(cpus, process.execPath, [path.join(here, 'node-server.mjs'), String(port), ...newConnPorts.map(String)], {
     stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  });
+  }, env);
   const origin = originOf(port);
   const newConnOrigins = newConnPorts.map(originOf);
   const tps = ticksPerSecond();
@@ -352,17 +354,18 @@ async function startNodeServer(cpus) {
 }
 
 // kind: 'auto' (nginx if installed, else Node), 'nginx' or 'node'; cpus: a taskset CPU
-// list for the server, or null. Resolves to the server plus `note`, a sentence saying
+// list for the server, or null; env: variables added to the server's environment, or
+// null. Resolves to the server plus `note`, a sentence saying
 // why this server was chosen.
-export async function startServer(kind = 'auto', cpus = null) {
+export async function startServer(kind = 'auto', cpus = null, env = null) {
   if (kind === 'node') {
-    const s = await startNodeServer(cpus);
+    const s = await startNodeServer(cpus, env);
     return { ...s, note: 'Node server chosen with --server node' };
   }
   const nginx = findNginx();
   if (!nginx) {
     if (kind === 'nginx') throw new Error('--server nginx: nginx is not installed (apt-get install nginx)');
-    const s = await startNodeServer(cpus);
+    const s = await startNodeServer(cpus, env);
     return { ...s, note: 'nginx is not installed, so a Node http server is used (apt-get install nginx for the reference setup)' };
   }
   // The free ports are closed again before nginx binds them, so another process can
@@ -370,14 +373,14 @@ export async function startServer(kind = 'auto', cpus = null) {
   let lastError;
   for (let attempt = 1; attempt <= 3; attempt++) {
     try {
-      const s = await startNginx(nginx, cpus);
+      const s = await startNginx(nginx, cpus, env);
       return { ...s, note: `nginx found, so nginx is used${attempt > 1 ? ` (started at attempt ${attempt})` : ''}` };
     } catch (err) {
       lastError = err;
     }
   }
   if (kind === 'nginx') throw lastError;
-  const s = await startNodeServer(cpus);
+  const s = await startNodeServer(cpus, env);
   return { ...s, note: `nginx did not start in 3 attempts (${lastError.message.split('\n')[0]}), so a Node http server is used` };
 }
 
