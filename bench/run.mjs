@@ -237,6 +237,16 @@ function buildServerCcShim(name) {
   return { ok: true, env: { LD_PRELOAD: so, CURL_SOCKETS_BENCH_SERVER_CC: name } };
 }
 
+// The congestion control of the socket listening at `origin`, as `ss` shows it, or
+// null when ss is missing or does not show one.
+function listenerCongestionControl(origin) {
+  const port = new URL(origin).port;
+  const r = sh(`ss -tliH '( sport = :${port} )'`);
+  if (r.status !== 0) return null;
+  const m = /^\s+([a-z0-9_-]+)\s/m.exec(r.stdout);
+  return m ? m[1] : null;
+}
+
 // ---------------------------------------------------------------- running one client
 
 // The kernel's TCP settings that move s3 most on loopback: the congestion control
@@ -682,7 +692,14 @@ async function main() {
 
   console.log(`server: ${server.description}`);
   console.log(`  (${server.note})`);
-  if (args.serverCc) console.log(`  the server's sockets use TCP congestion control ${args.serverCc} (--server-cc; the machine's default is ${tcp.congestionControl ?? 'unknown'})`);
+  if (args.serverCc) {
+    const seen = listenerCongestionControl(server.origin);
+    if (seen !== null && seen !== args.serverCc) {
+      server.stopSync();
+      fatal(`--server-cc ${args.serverCc}: the server's listening socket uses ${seen}`);
+    }
+    console.log(`  the server's sockets use TCP congestion control ${args.serverCc} (--server-cc, ${seen ? 'checked with ss' : 'not checked: ss did not show it'}; the machine's default is ${tcp.congestionControl ?? 'unknown'})`);
+  }
   console.log(pin ? `pinned with taskset: server on CPU ${pin.server}, each client on CPU ${pin.clients} (--no-pin to let the scheduler place them)` : 'not pinned: the scheduler places server and clients');
   console.log(`clients: ${clients.map((c) => c.name).join(', ')}`);
   console.log(`scenarios: ${scenarios.map((s) => s.id).join(', ')}`);
