@@ -695,7 +695,6 @@ async function main() {
   if (args.serverCc) {
     const seen = listenerCongestionControl(server.origin);
     if (seen !== null && seen !== args.serverCc) {
-      server.stopSync();
       fatal(`--server-cc ${args.serverCc}: the server's listening socket uses ${seen}`);
     }
     console.log(`  the server's sockets use TCP congestion control ${args.serverCc} (--server-cc, ${seen ? 'checked with ss' : 'not checked: ss did not show it'}; the machine's default is ${tcp.congestionControl ?? 'unknown'})`);
